@@ -1,0 +1,26 @@
+// Subcommands of the `emsweep` front end. Each registers itself on the CLI11 app and sets
+// `action` to what runs when it is chosen; the action returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "task.h"
+
+namespace emsweep::cli {
+
+// What every subcommand shares.
+struct Context {
+  TaskRegistry registry;             // declared task kinds
+  std::function<int()> action;       // set by the chosen subcommand
+  std::string self_path;             // path of this executable
+};
+
+// `emsweep plan`.
+void add_plan_command(CLI::App& app, Context& ctx);
+// `emsweep run`: replaces this process with emsweep-run (MPI and LibTorch).
+void add_run_command(CLI::App& app, Context& ctx);
+
+}  // namespace emsweep::cli

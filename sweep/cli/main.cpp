@@ -1,0 +1,41 @@
+// emsweep: plan, run, watch and analyse parameter sweeps of fine-tuning experiments.
+// This front end loads neither MPI nor LibTorch; `run` hands over to emsweep-run.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "commands.h"
+#include "error.h"
+#include "kinds.h"
+
+int main(int argc, char** argv) {
+  using namespace emsweep;
+  cli::Context ctx;
+  register_declared_kinds(ctx.registry);
+  std::error_code ec;
+  ctx.self_path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) ctx.self_path = argv[0];
+
+  CLI::App app{"emsweep: parameter sweeps of fine-tuning experiments over MPI"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("emsweep ") + EMSWEEP_VERSION + " (" +
+                                        EMSWEEP_GIT_COMMIT + ")");
+  cli::add_plan_command(app, ctx);
+  cli::add_run_command(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(ExitCode::kBadInput);
+  }
+  try {
+    return ctx.action ? ctx.action() : 0;
+  } catch (const Error& e) {
+    fmt::print(stderr, "emsweep: error: {}\n", describe(e));
+    return static_cast<int>(e.exit_code());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "emsweep: internal error: {}\n", e.what());
+    return static_cast<int>(ExitCode::kInternal);
+  }
+}

@@ -1,0 +1,1090 @@
+#include "spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "error.h"
+#include "grid.h"
+#include "sha256.h"
+
+namespace emsweep {
+namespace {
+
+constexpr std::size_t kMaxInputBytes = 16u << 20;    // refuse configs over 16 MiB
+constexpr int kMaxNesting = 64;                      // deepest bracket/indent nesting accepted
+constexpr std::int64_t kMaxAxisValues = 10'000'000;  // values one axis may expand to
+constexpr std::size_t kMaxErrors = 200;              // stop collecting after this many
+
+const std::vector<std::string> kTopKeys = {"sweep", "grid", "zip", "exclude", "task", "run"};
+const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "description"};
+const std::vector<std::string> kRunKeys = {"max_retries",   "fail_fast", "grace_seconds",
+                                           "log_seconds",   "flush_seconds", "batch",
+                                           "cache_dir"};
+const std::vector<std::string> kAxisForms = {"linspace", "logspace", "include_zero", "range",
+                                             "replicates"};
+
+struct Override {
+  std::string path;  // e.g. task.steps
+  std::string text;  // the whole --set argument
+};
+
+// Collects diagnostics; knows which key paths came from --set.
+class Checker {
+ public:
+  Checker(std::string source, std::vector<Override> overrides)
+      : source_(std::move(source)), overrides_(std::move(overrides)) {}
+
+  void error(const YAML::Node& node, const std::string& key, std::string message,
+             std::string hint = {}) {
+    error_at(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), key, std::move(message),
+             std::move(hint));
+  }
+
+  void error_at(const YAML::Mark& mark, const std::string& key, std::string message,
+                std::string hint = {}) {
+    if (errors_.size() >= kMaxErrors) return;
+    Diagnostic d;
+    d.key = key;
+    d.message = std::move(message);
+    d.hint = std::move(hint);
+    if (const Override* o = override_for(key)) {
+      d.source = "command line (--set " + o->text + ")";
+    } else {
+      d.source = source_;
+      if (mark.line >= 0) {
+        d.line = mark.line + 1;
+        d.column = mark.column + 1;
+      }
+    }
+    errors_.push_back(std::move(d));
+  }
+
+  [[nodiscard]] std::vector<Diagnostic>& errors() { return errors_; }
+  [[nodiscard]] bool ok() const { return errors_.empty(); }
+
+ private:
+  const Override* override_for(const std::string& key) const {
+    const Override* found = nullptr;
+    for (const auto& o : overrides_) {
+      if (key == o.path || key.starts_with(o.path + ".") || key.starts_with(o.path + "[") ||
+          o.path.starts_with(key + ".")) {
+        found = &o;  // the last override of a path wins, as it does when applied
+      }
+    }
+    return found;
+  }
+
+  std::string source_;
+  std::vector<Override> overrides_;
+  std::vector<Diagnostic> errors_;
+};
+
+std::string node_kind(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Undefined: return "nothing";
+  }
+  return "something else";
+}
+
+std::optional<double> parse_number(const std::string& s) {
+  std::string_view v = s;
+  if (!v.empty() && v.front() == '+') v.remove_prefix(1);
+  if (v.empty()) return std::nullopt;
+  double out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size() || !std::isfinite(out)) return std::nullopt;
+  return out;
+}
+
+std::optional<std::int64_t> parse_integer(const std::string& s) {
+  std::string_view v = s;
+  if (!v.empty() && v.front() == '+') v.remove_prefix(1);
+  if (v.empty()) return std::nullopt;
+  std::int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec == std::errc() && ptr == v.data() + v.size()) return out;
+  // Accept integral numbers written as 1e3 or 300.0.
+  auto d = parse_number(s);
+  if (d && std::floor(*d) == *d && std::fabs(*d) < 9e15) return static_cast<std::int64_t>(*d);
+  return std::nullopt;
+}
+
+std::optional<bool> parse_bool(const std::string& s) {
+  static const std::vector<std::string> yes = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
+  static const std::vector<std::string> no = {"false", "False", "FALSE", "no", "No", "off", "Off"};
+  if (std::find(yes.begin(), yes.end(), s) != yes.end()) return true;
+  if (std::find(no.begin(), no.end(), s) != no.end()) return false;
+  return std::nullopt;
+}
+
+std::string range_phrase(const SettingSpec& s) {
+  std::string what = s.type == ValueType::kInteger ? "an integer" : "a number";
+  if (s.min && s.max) {
+    return what + " in [" + format_double(*s.min) + ", " + format_double(*s.max) + "]";
+  }
+  if (s.min) return what + (s.min_exclusive ? " > " : " >= ") + format_double(*s.min);
+  if (s.max) return what + " <= " + format_double(*s.max);
+  return what;
+}
+
+bool in_range(const SettingSpec& s, double v) {
+  if (s.min && (s.min_exclusive ? v <= *s.min : v < *s.min)) return false;
+  if (s.max && v > *s.max) return false;
+  return true;
+}
+
+std::string join(const std::vector<std::string>& xs, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
+  return out;
+}
+
+std::string unknown_key_hint(const std::string& word, const std::vector<std::string>& known) {
+  std::string guess = did_you_mean(word, known);
+  if (!guess.empty()) return "did you mean '" + guess + "'?";
+  return "known keys: " + join(known, ", ");
+}
+
+// Checks a value against a setting's type and range; reports at `node`.
+std::optional<Value> check_value(Checker& c, const YAML::Node& node, const std::string& key,
+                                 const SettingSpec& s) {
+  if (!node.IsScalar()) {
+    c.error(node, key, std::string("expected ") + type_phrase(s.type) + ", got " + node_kind(node));
+    return std::nullopt;
+  }
+  const std::string& text = node.Scalar();
+  switch (s.type) {
+    case ValueType::kNumber: {
+      auto v = parse_number(text);
+      if (!v) {
+        c.error(node, key, "expected a finite number, got '" + text + "'");
+        return std::nullopt;
+      }
+      if (!in_range(s, *v)) {
+        c.error(node, key, "expected " + range_phrase(s) + ", got " + text);
+        return std::nullopt;
+      }
+      return Value::number(*v);
+    }
+    case ValueType::kInteger: {
+      auto v = parse_integer(text);
+      if (!v) {
+        c.error(node, key, "expected an integer, got '" + text + "'");
+        return std::nullopt;
+      }
+      if (!in_range(s, static_cast<double>(*v))) {
+        c.error(node, key, "expected " + range_phrase(s) + ", got " + text);
+        return std::nullopt;
+      }
+      return Value::integer(*v);
+    }
+    case ValueType::kBool: {
+      auto v = parse_bool(text);
+      if (!v) {
+        c.error(node, key, "expected true or false, got '" + text + "'");
+        return std::nullopt;
+      }
+      return Value::boolean(*v);
+    }
+    case ValueType::kString: {
+      if (!s.choices.empty() &&
+          std::find(s.choices.begin(), s.choices.end(), text) == s.choices.end()) {
+        c.error(node, key,
+                "expected one of " + join(s.choices, ", ") + ", got '" + text + "'",
+                unknown_key_hint(text, s.choices));
+        return std::nullopt;
+      }
+      return Value::text(text);
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks a number produced by an axis form (linspace, ...) against the setting.
+std::optional<Value> check_generated(Checker& c, const YAML::Node& node, const std::string& key,
+                                     const SettingSpec& s, double v) {
+  if (s.type == ValueType::kString || s.type == ValueType::kBool) {
+    c.error(node, key, std::string("setting '") + s.name + "' takes " + type_phrase(s.type) +
+                           "; numeric forms cannot produce it",
+            "write the values as a list");
+    return std::nullopt;
+  }
+  double cv = canonical_double(v);
+  if (s.type == ValueType::kInteger && std::floor(cv) != cv) {
+    c.error(node, key,
+            "setting '" + s.name + "' takes integers, but this form gives " + format_double(cv),
+            "use range: [start, stop, step] or a list of integers");
+    return std::nullopt;
+  }
+  if (!in_range(s, cv)) {
+    c.error(node, key, "expected " + range_phrase(s) + ", but this form gives " + format_double(cv));
+    return std::nullopt;
+  }
+  if (s.type == ValueType::kInteger) return Value::integer(static_cast<std::int64_t>(cv));
+  return Value::number(cv);
+}
+
+// Reads `[a, b, n]` of a linspace/logspace form.
+bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double& a, double& b,
+                 std::int64_t& count) {
+  if (!n.IsSequence() || n.size() != 3) {
+    c.error(n, key, "expected [start, stop, count], got " + node_kind(n));
+    return false;
+  }
+  auto va = n[0].IsScalar() ? parse_number(n[0].Scalar()) : std::nullopt;
+  auto vb = n[1].IsScalar() ? parse_number(n[1].Scalar()) : std::nullopt;
+  auto vn = n[2].IsScalar() ? parse_integer(n[2].Scalar()) : std::nullopt;
+  bool ok = true;
+  if (!va) {
+    c.error(n[0], key + "[0]", "expected a finite number (start), got " + node_kind(n[0]));
+    ok = false;
+  }
+  if (!vb) {
+    c.error(n[1], key + "[1]", "expected a finite number (stop), got " + node_kind(n[1]));
+    ok = false;
+  }
+  if (!vn || *vn < 1 || *vn > kMaxAxisValues) {
+    c.error(n[2], key + "[2]",
+            "expected a count between 1 and " + std::to_string(kMaxAxisValues) + ", got " +
+                node_kind(n[2]));
+    ok = false;
+  }
+  if (!ok) return false;
+  a = *va;
+  b = *vb;
+  count = *vn;
+  return true;
+}
+
+// Parses one grid axis. `setting` is null for a replicates axis candidate.
+std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::Node& node,
+                               const SettingSpec* setting) {
+  const std::string key = "grid." + name;
+  Axis axis;
+  axis.name = name;
+  std::vector<std::pair<Value, YAML::Node>> values;
+  bool ok = true;
+
+  auto add_number = [&](double v, const YAML::Node& at) {
+    if (auto val = check_generated(c, at, key, *setting, v)) {
+      values.emplace_back(*val, at);
+    } else {
+      ok = false;
+    }
+  };
+
+  if (node.IsSequence()) {
+    axis.form = "list";
+    if (setting == nullptr) {
+      c.error(node, key, "'" + name + "' is not a setting of this task kind",
+              "grid axes must be task settings; a replicate axis is written {replicates: n}");
+      return std::nullopt;
+    }
+    if (static_cast<std::int64_t>(node.size()) > kMaxAxisValues) {
+      c.error(node, key, "a list of more than " + std::to_string(kMaxAxisValues) + " values");
+      return std::nullopt;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      YAML::Node item = node[i];
+      if (auto v = check_value(c, item, key + "[" + std::to_string(i) + "]", *setting)) {
+        values.emplace_back(*v, item);
+      } else {
+        ok = false;
+      }
+    }
+  } else if (node.IsMap()) {
+    std::vector<std::string> forms;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string k = it->first.IsScalar() ? it->first.Scalar() : "?";
+      if (std::find(kAxisForms.begin(), kAxisForms.end(), k) == kAxisForms.end()) {
+        c.error(it->first, key + "." + k, "unknown axis form '" + k + "'",
+                unknown_key_hint(k, {"linspace", "logspace", "range", "replicates"}));
+        return std::nullopt;
+      }
+      if (k != "include_zero") forms.push_back(k);
+    }
+    if (forms.size() != 1) {
+      c.error(node, key,
+              forms.empty() ? "expected one of linspace, logspace, range, replicates"
+                            : "more than one form: " + join(forms, ", "),
+              "write e.g. {linspace: [0, 1, 5]}");
+      return std::nullopt;
+    }
+    axis.form = forms[0];
+    YAML::Node body = node[axis.form];
+    if (node["include_zero"] && axis.form != "logspace") {
+      c.error(node["include_zero"], key + ".include_zero", "include_zero only goes with logspace");
+      return std::nullopt;
+    }
+    if (axis.form == "replicates") {
+      if (setting != nullptr) {
+        c.error(node, key,
+                "'" + name + "' is a task setting; replicates need an axis name of their own",
+                "write e.g. seed: {replicates: 3}");
+        return std::nullopt;
+      }
+      auto n = body.IsScalar() ? parse_integer(body.Scalar()) : std::nullopt;
+      if (!n || *n < 1 || *n > kMaxAxisValues) {
+        c.error(body, key + ".replicates", "expected a count >= 1, got " + node_kind(body));
+        return std::nullopt;
+      }
+      axis.is_replicate = true;
+      for (std::int64_t i = 0; i < *n; ++i) values.emplace_back(Value::integer(i), body);
+    } else if (setting == nullptr) {
+      c.error(node, key, "'" + name + "' is not a setting of this task kind",
+              "grid axes must be task settings; a replicate axis is written {replicates: n}");
+      return std::nullopt;
+    } else if (axis.form == "linspace" || axis.form == "logspace") {
+      double a = 0, b = 0;
+      std::int64_t n = 0;
+      if (!read_triple(c, body, key + "." + axis.form, a, b, n)) return std::nullopt;
+      bool zero = false;
+      if (YAML::Node z = node["include_zero"]) {
+        auto zb = z.IsScalar() ? parse_bool(z.Scalar()) : std::nullopt;
+        if (!zb) {
+          c.error(z, key + ".include_zero", "expected true or false, got " + node_kind(z));
+          return std::nullopt;
+        }
+        zero = *zb;
+      }
+      if (zero) add_number(0.0, body);
+      for (std::int64_t i = 0; i < n && ok; ++i) {
+        double t = n == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(n - 1);
+        double x = a + (b - a) * t;
+        if (axis.form == "logspace") {
+          x = std::pow(10.0, x);
+          if (!std::isfinite(x) || x == 0.0) {
+            c.error(body, key + ".logspace", "10^" + format_double(a + (b - a) * t) +
+                                                 " is out of the range of a double");
+            return std::nullopt;
+          }
+        }
+        add_number(x, body);
+      }
+    } else {  // range
+      if (!body.IsSequence() || body.size() < 2 || body.size() > 3) {
+        c.error(body, key + ".range", "expected [start, stop] or [start, stop, step], got " +
+                                          node_kind(body));
+        return std::nullopt;
+      }
+      std::int64_t r[3] = {0, 0, 1};
+      for (std::size_t i = 0; i < body.size(); ++i) {
+        auto v = body[i].IsScalar() ? parse_integer(body[i].Scalar()) : std::nullopt;
+        if (!v) {
+          c.error(body[i], key + ".range[" + std::to_string(i) + "]",
+                  "expected an integer, got " + node_kind(body[i]));
+          return std::nullopt;
+        }
+        r[i] = *v;
+      }
+      if (r[2] == 0) {
+        c.error(body, key + ".range", "step must not be 0");
+        return std::nullopt;
+      }
+      long double span = static_cast<long double>(r[1]) - static_cast<long double>(r[0]);
+      long double count = std::ceil(span / static_cast<long double>(r[2]));
+      if (count > kMaxAxisValues) {
+        c.error(body, key + ".range", "the range has more than " +
+                                          std::to_string(kMaxAxisValues) + " values");
+        return std::nullopt;
+      }
+      for (std::int64_t x = r[0]; r[2] > 0 ? x < r[1] : x > r[1]; x += r[2]) {
+        add_number(static_cast<double>(x), body);
+        if (!ok) break;
+      }
+    }
+  } else {
+    c.error(node, key,
+            "expected a list of values or a form such as {linspace: [a, b, n]}, got " +
+                node_kind(node),
+            setting ? "for one fixed value, set task." + name + " instead" : "");
+    return std::nullopt;
+  }
+  if (!ok) return std::nullopt;
+  if (values.empty()) {
+    c.error(node, key, "the axis has no values", "give at least one value");
+    return std::nullopt;
+  }
+  std::set<std::string> seen;
+  for (auto& [v, at] : values) {
+    if (!seen.insert(v.canonical()).second) {
+      c.error(at, key, "value " + v.display() + " appears twice",
+              "each value of an axis must be distinct (after rounding to 12 digits)");
+      return std::nullopt;
+    }
+    axis.values.push_back(std::move(v));
+  }
+  return axis;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s) {
+    if (ch == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+// Rough nesting guard before yaml-cpp (which recurses) sees the text.
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_single = false, in_double = false;
+  std::size_t indent = 0;
+  bool at_line_start = true;
+  for (char ch : text) {
+    if (ch == '\n') {
+      at_line_start = true;
+      indent = 0;
+      continue;
+    }
+    if (at_line_start && (ch == ' ' || ch == '-')) {
+      if (++indent > 4 * kMaxNesting) return true;
+      continue;
+    }
+    at_line_start = false;
+    if (ch == '"' && !in_single) in_double = !in_double;
+    if (ch == '\'' && !in_double) in_single = !in_single;
+    if (in_single || in_double) continue;
+    if (ch == '[' || ch == '{') {
+      if (++depth > kMaxNesting) return true;
+    } else if ((ch == ']' || ch == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+void check_keys(Checker& c, const YAML::Node& map, const std::string& prefix,
+                const std::vector<std::string>& known) {
+  std::set<std::string> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      c.error(it->first, prefix, "keys must be plain names, got " + node_kind(it->first));
+      continue;
+    }
+    const std::string k = it->first.Scalar();
+    const std::string path = prefix.empty() ? k : prefix + "." + k;
+    if (!seen.insert(k).second) {
+      c.error(it->first, path, "key '" + k + "' appears twice", "keep one of them");
+    } else if (std::find(known.begin(), known.end(), k) == known.end()) {
+      c.error(it->first, path, "unknown key '" + k + "'", unknown_key_hint(k, known));
+    }
+  }
+}
+
+template <typename T>
+void read_field(Checker& c, const YAML::Node& parent, const std::string& prefix,
+                const std::string& name, const SettingSpec& spec, T& out) {
+  YAML::Node n = parent[name];
+  if (!n) return;
+  auto v = check_value(c, n, prefix + "." + name, spec);
+  if (!v) return;
+  if constexpr (std::is_same_v<T, int>) {
+    out = static_cast<int>(v->as_int());
+  } else if constexpr (std::is_same_v<T, std::uint64_t>) {
+    out = static_cast<std::uint64_t>(v->as_int());
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out = v->as_bool();
+  } else if constexpr (std::is_same_v<T, double>) {
+    out = v->as_double();
+  } else {
+    out = v->as_string();
+  }
+}
+
+SettingSpec number_spec(double min, bool exclusive = false) {
+  SettingSpec s;
+  s.type = ValueType::kNumber;
+  s.min = min;
+  s.min_exclusive = exclusive;
+  return s;
+}
+SettingSpec integer_spec(double min, std::optional<double> max = std::nullopt) {
+  SettingSpec s;
+  s.type = ValueType::kInteger;
+  s.min = min;
+  s.max = max;
+  return s;
+}
+SettingSpec typed_spec(ValueType t) {
+  SettingSpec s;
+  s.type = t;
+  return s;
+}
+
+void json_string(std::ostringstream& out, const std::string& s) {
+  out << Value::text(s).canonical();
+}
+
+}  // namespace
+
+std::string Diagnostic::format() const {
+  std::string out = source;
+  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  out += ": ";
+  if (!key.empty()) out += key + ": ";
+  out += message;
+  if (!hint.empty()) out += "\n    hint: " + hint;
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& cand : candidates) {
+    std::vector<std::size_t> prev(cand.size() + 1), cur(cand.size() + 1);
+    for (std::size_t j = 0; j <= cand.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= word.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= cand.size(); ++j) {
+        std::size_t sub = prev[j - 1] + (std::tolower(static_cast<unsigned char>(word[i - 1])) ==
+                                                 std::tolower(static_cast<unsigned char>(cand[j - 1]))
+                                             ? 0
+                                             : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    if (prev[cand.size()] < best_d) {
+      best_d = prev[cand.size()];
+      best = cand;
+    }
+  }
+  return best;
+}
+
+int SweepSpec::axis_index(const std::string& n) const {
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i].name == n) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string SweepSpec::canonical() const {
+  std::ostringstream out;
+  out << "{\"kind\":";
+  json_string(out, kind ? kind->name : "");
+  out << ",\"name\":";
+  json_string(out, name);
+  out << ",\"seed\":" << seed << ",\"task\":{";
+  std::vector<std::pair<std::string, std::string>> fixed;
+  for (std::size_t i = 0; kind && i < kind->settings.size(); ++i) {
+    if (axis_index(kind->settings[i].name) >= 0) continue;
+    fixed.emplace_back(kind->settings[i].name, task.values[i].canonical());
+  }
+  std::sort(fixed.begin(), fixed.end());
+  for (std::size_t i = 0; i < fixed.size(); ++i) {
+    out << (i ? "," : "") << "\"" << fixed[i].first << "\":" << fixed[i].second;
+  }
+  out << "},\"axes\":[";
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    out << (i ? "," : "") << "{\"name\":\"" << axes[i].name
+        << "\",\"replicate\":" << (axes[i].is_replicate ? "true" : "false") << ",\"values\":[";
+    for (std::size_t j = 0; j < axes[i].values.size(); ++j) {
+      out << (j ? "," : "") << axes[i].values[j].canonical();
+    }
+    out << "]}";
+  }
+  out << "],\"zip\":[";
+  for (std::size_t i = 0; i < zips.size(); ++i) {
+    out << (i ? "," : "") << "[";
+    for (std::size_t j = 0; j < zips[i].size(); ++j) out << (j ? "," : "") << "\"" << zips[i][j] << "\"";
+    out << "]";
+  }
+  out << "],\"exclude\":[";
+  for (std::size_t i = 0; i < exclusions.size(); ++i) {
+    out << (i ? "," : "") << "{";
+    for (std::size_t j = 0; j < exclusions[i].match.size(); ++j) {
+      out << (j ? "," : "") << "\"" << exclusions[i].match[j].first
+          << "\":" << exclusions[i].match[j].second.canonical();
+    }
+    out << "}";
+  }
+  out << "]}";
+  return out.str();
+}
+
+std::string SweepSpec::hash() const { return sha256_hex(canonical()); }
+
+std::string SweepSpec::base_hash() const {
+  std::ostringstream out;
+  out << "kind=" << (kind ? kind->name : "") << ";name=" << name << ";seed=" << seed << ";task=";
+  for (std::size_t i = 0; kind && i < kind->settings.size(); ++i) {
+    if (axis_index(kind->settings[i].name) >= 0) continue;
+    out << kind->settings[i].name << "=" << task.values[i].canonical() << ",";
+  }
+  out << ";axes=";
+  for (const auto& a : axes) out << a.name << (a.is_replicate ? "(r)" : "") << ",";
+  out << ";zip=";
+  for (const auto& z : zips) out << join(z, "+") << ",";
+  return sha256_hex(out.str());
+}
+
+std::string SweepSpec::resolved_yaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "sweep" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << name;
+  e << YAML::Key << "output" << YAML::Value << output;
+  e << YAML::Key << "seed" << YAML::Value << seed;
+  e << YAML::EndMap;
+  e << YAML::Key << "grid" << YAML::Value << YAML::BeginMap;
+  for (const auto& a : axes) {
+    e << YAML::Key << a.name << YAML::Value;
+    if (a.is_replicate) {
+      e << YAML::Flow << YAML::BeginMap << YAML::Key << "replicates" << YAML::Value
+        << a.values.size() << YAML::EndMap;
+    } else {
+      e << YAML::Flow << YAML::BeginSeq;
+      for (const auto& v : a.values) e << v.display();
+      e << YAML::EndSeq;
+    }
+  }
+  e << YAML::EndMap;
+  if (!zips.empty()) {
+    e << YAML::Key << "zip" << YAML::Value << YAML::BeginSeq;
+    for (const auto& z : zips) e << YAML::Flow << z;
+    e << YAML::EndSeq;
+  }
+  if (!exclusions.empty()) {
+    e << YAML::Key << "exclude" << YAML::Value << YAML::BeginSeq;
+    for (const auto& x : exclusions) {
+      e << YAML::Flow << YAML::BeginMap;
+      for (const auto& [k, v] : x.match) e << YAML::Key << k << YAML::Value << v.display();
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  }
+  e << YAML::Key << "task" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "kind" << YAML::Value << (kind ? kind->name : "");
+  for (std::size_t i = 0; kind && i < kind->settings.size(); ++i) {
+    if (axis_index(kind->settings[i].name) >= 0) continue;
+    e << YAML::Key << kind->settings[i].name << YAML::Value << task.values[i].display();
+  }
+  e << YAML::EndMap;
+  e << YAML::Key << "run" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "max_retries" << YAML::Value << run.max_retries;
+  e << YAML::Key << "fail_fast" << YAML::Value << run.fail_fast;
+  e << YAML::Key << "grace_seconds" << YAML::Value << run.grace_seconds;
+  e << YAML::Key << "log_seconds" << YAML::Value << run.log_seconds;
+  e << YAML::Key << "flush_seconds" << YAML::Value << run.flush_seconds;
+  e << YAML::Key << "batch" << YAML::Value << run.batch;
+  e << YAML::Key << "cache_dir" << YAML::Value << run.cache_dir;
+  e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+ParseResult parse_spec(std::string_view text, const std::string& source,
+                       const std::vector<std::string>& overrides, const TaskRegistry& registry) {
+  ParseResult result;
+  std::vector<Override> parsed_overrides;
+  std::vector<std::pair<Override, YAML::Node>> override_values;
+  Checker pre(source, {});
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      pre.error_at(YAML::Mark::null_mark(), "", "--set " + o + ": expected KEY=VALUE",
+                   "e.g. --set task.steps=50 or --set grid.gate_noise=[0,0.5]");
+      continue;
+    }
+    Override ov{o.substr(0, eq), o};
+    try {
+      YAML::Node v = YAML::Load(o.substr(eq + 1));
+      override_values.emplace_back(ov, v);
+      parsed_overrides.push_back(ov);
+    } catch (const YAML::Exception& e) {
+      pre.error_at(YAML::Mark::null_mark(), ov.path,
+                   "--set " + o + ": the value is not valid YAML (" + e.msg + ")");
+    }
+  }
+  if (!pre.ok()) {
+    result.errors = std::move(pre.errors());
+    return result;
+  }
+  Checker c(source, parsed_overrides);
+
+  if (text.size() > kMaxInputBytes) {
+    c.error_at(YAML::Mark::null_mark(), "", "the config is larger than 16 MiB",
+               "a sweep spec is a few lines; generate large value lists with linspace/range");
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  if (text.find('\0') != std::string_view::npos) {
+    c.error_at(YAML::Mark::null_mark(), "", "the config contains a NUL byte: not a YAML text file");
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  if (too_deep(text)) {
+    c.error_at(YAML::Mark::null_mark(), "",
+               "the config nests deeper than " + std::to_string(kMaxNesting) + " levels");
+    result.errors = std::move(c.errors());
+    return result;
+  }
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    c.error_at(e.mark, "", "YAML syntax error: " + e.msg, "check indentation and brackets here");
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  if (root.IsNull() || !root.IsDefined()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) {
+    c.error(root, "", "expected a mapping with sweep:, grid: and task:, got " + node_kind(root));
+    result.errors = std::move(c.errors());
+    return result;
+  }
+
+  // Apply --set overrides onto the tree; they are validated with everything else.
+  for (auto& [ov, value] : override_values) {
+    auto parts = split(ov.path, '.');
+    bool bad_path = std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); });
+    if (bad_path || parts.size() < 2) {
+      c.error_at(YAML::Mark::null_mark(), ov.path,
+                 "expected a key path like task.steps or grid.gate_noise",
+                 unknown_key_hint(parts.empty() ? "" : parts[0], kTopKeys));
+      continue;
+    }
+    YAML::Node cur;
+    cur.reset(root);
+    bool ok = true;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      YAML::Node next = cur[parts[i]];
+      if (!next.IsDefined() || next.IsNull()) {
+        cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+        next.reset(cur[parts[i]]);
+      } else if (!next.IsMap()) {
+        c.error_at(YAML::Mark::null_mark(), ov.path, "'" + parts[i] + "' is not a mapping");
+        ok = false;
+        break;
+      }
+      cur.reset(next);
+    }
+    if (ok) cur[parts.back()] = value;
+  }
+
+  check_keys(c, root, "", kTopKeys);
+  SweepSpec spec;
+  spec.source = source;
+  spec.overrides = overrides;
+
+  // sweep:
+  YAML::Node sweep = root["sweep"];
+  if (!sweep || !sweep.IsMap()) {
+    c.error(sweep ? sweep : root, "sweep", "expected a mapping with name: and output:",
+            "add e.g.\n      sweep:\n        name: my-sweep\n        output: results/my-sweep.h5");
+  } else {
+    check_keys(c, sweep, "sweep", kSweepKeys);
+    YAML::Node n = sweep["name"];
+    if (!n || !n.IsScalar() || n.Scalar().empty()) {
+      c.error(n ? n : sweep, "sweep.name", "expected a name for the sweep", "e.g. name: kl-vs-noise");
+    } else {
+      spec.name = n.Scalar();
+      bool good = spec.name.size() <= 100 &&
+                  std::all_of(spec.name.begin(), spec.name.end(), [](char ch) {
+                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                           ch == '_' || ch == '.';
+                  });
+      if (!good) {
+        c.error(n, "sweep.name", "expected letters, digits, '-', '_' or '.' (at most 100)",
+                "the name appears in file names and job names");
+      }
+    }
+    read_field(c, sweep, "sweep", "output", typed_spec(ValueType::kString), spec.output);
+    read_field(c, sweep, "sweep", "seed", integer_spec(0), spec.seed);
+    if (YAML::Node d = sweep["description"]; d && !d.IsScalar()) {
+      c.error(d, "sweep.description", "expected text, got " + node_kind(d));
+    }
+  }
+  if (spec.output.empty() && !spec.name.empty()) spec.output = "results/" + spec.name + ".h5";
+
+  // task:
+  YAML::Node task = root["task"];
+  const TaskKindInfo* kind = nullptr;
+  if (!task || !task.IsMap()) {
+    c.error(task ? task : root, "task", "expected a mapping with kind:",
+            "known kinds: " + join(registry.names(), ", "));
+  } else {
+    YAML::Node k = task["kind"];
+    if (!k || !k.IsScalar()) {
+      c.error(k ? k : task, "task.kind", "expected the task kind",
+              "known kinds: " + join(registry.names(), ", "));
+    } else if ((kind = registry.find(k.Scalar())) == nullptr) {
+      c.error(k, "task.kind", "unknown task kind '" + k.Scalar() + "'",
+              unknown_key_hint(k.Scalar(), registry.names()));
+    }
+  }
+  spec.kind = kind;
+
+  // run:
+  if (YAML::Node run = root["run"]) {
+    if (!run.IsMap()) {
+      c.error(run, "run", "expected a mapping, got " + node_kind(run));
+    } else {
+      check_keys(c, run, "run", kRunKeys);
+      read_field(c, run, "run", "max_retries", integer_spec(0, 1000), spec.run.max_retries);
+      read_field(c, run, "run", "fail_fast", typed_spec(ValueType::kBool), spec.run.fail_fast);
+      read_field(c, run, "run", "grace_seconds", number_spec(0), spec.run.grace_seconds);
+      read_field(c, run, "run", "log_seconds", number_spec(0, true), spec.run.log_seconds);
+      read_field(c, run, "run", "flush_seconds", number_spec(0, true), spec.run.flush_seconds);
+      read_field(c, run, "run", "batch", integer_spec(0, 1'000'000), spec.run.batch);
+      read_field(c, run, "run", "cache_dir", typed_spec(ValueType::kString), spec.run.cache_dir);
+    }
+  }
+
+  if (kind == nullptr) {
+    // Without a kind the grid and task settings cannot be checked; report what we have.
+    result.errors = std::move(c.errors());
+    return result;
+  }
+
+  std::vector<std::string> setting_names;
+  for (const auto& s : kind->settings) setting_names.push_back(s.name);
+
+  // grid:
+  YAML::Node grid = root["grid"];
+  std::set<std::string> axis_names;
+  if (!grid || (grid.IsMap() && grid.size() == 0) || grid.IsNull()) {
+    c.error(grid ? grid : root, "grid", "the grid is empty",
+            "add at least one axis, e.g. grid: {seed: {replicates: 3}}");
+  } else if (!grid.IsMap()) {
+    c.error(grid, "grid", "expected a mapping of axis name to values, got " + node_kind(grid));
+  } else {
+    int replicate_axes = 0;
+    for (auto it = grid.begin(); it != grid.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        c.error(it->first, "grid", "axis names must be plain names, got " + node_kind(it->first));
+        continue;
+      }
+      std::string name = it->first.Scalar();
+      if (!axis_names.insert(name).second) {
+        c.error(it->first, "grid." + name, "axis '" + name + "' appears twice",
+                "keep one of them");
+        continue;
+      }
+      int si = kind->setting_index(name);
+      YAML::Node body = it->second;
+      bool replicate_form = body.IsMap() && body["replicates"];
+      if (si < 0 && !replicate_form) {
+        c.error(it->first, "grid." + name,
+                "'" + name + "' is not a setting of task kind '" + kind->name + "'",
+                unknown_key_hint(name, setting_names));
+        continue;
+      }
+      auto axis = parse_axis(c, name, body, si >= 0 ? &kind->settings[si] : nullptr);
+      if (!axis) continue;
+      if (axis->is_replicate && ++replicate_axes > 1) {
+        c.error(it->first, "grid." + name, "a second replicates axis",
+                "one replicates axis gives every point its replicate number");
+        continue;
+      }
+      spec.axes.push_back(std::move(*axis));
+    }
+  }
+
+  // task settings (fixed values)
+  spec.task.schema = &kind->settings;
+  for (const auto& s : kind->settings) spec.task.values.push_back(s.default_value);
+  if (task && task.IsMap()) {
+    std::vector<std::string> known = setting_names;
+    known.push_back("kind");
+    check_keys(c, task, "task", known);
+    for (auto it = task.begin(); it != task.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      std::string name = it->first.Scalar();
+      int si = kind->setting_index(name);
+      if (si < 0) continue;  // "kind" or reported by check_keys
+      if (axis_names.count(name)) {
+        c.error(it->first, "task." + name, "'" + name + "' is also a grid axis",
+                "set it in one place: as a fixed task setting or as an axis");
+        continue;
+      }
+      if (auto v = check_value(c, it->second, "task." + name, kind->settings[si])) {
+        spec.task.values[si] = *v;
+      }
+    }
+  }
+
+  // zip:
+  if (YAML::Node zip = root["zip"]) {
+    std::set<std::string> zipped;
+    if (!zip.IsSequence()) {
+      c.error(zip, "zip", "expected a list of axis groups, e.g. [[lora_rank, lr]]");
+    } else {
+      for (std::size_t g = 0; g < zip.size(); ++g) {
+        YAML::Node group = zip[g];
+        std::string key = "zip[" + std::to_string(g) + "]";
+        if (!group.IsSequence() || group.size() < 2) {
+          c.error(group, key, "expected a list of two or more axis names, got " + node_kind(group));
+          continue;
+        }
+        std::vector<std::string> names;
+        std::size_t length = 0;
+        bool ok = true;
+        for (std::size_t i = 0; i < group.size(); ++i) {
+          YAML::Node item = group[i];
+          if (!item.IsScalar()) {
+            c.error(item, key, "expected an axis name, got " + node_kind(item));
+            ok = false;
+            continue;
+          }
+          std::string name = item.Scalar();
+          int ai = spec.axis_index(name);
+          if (ai < 0) {
+            std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
+            if (!axis_names.count(name)) {
+              c.error(item, key, "'" + name + "' is not a grid axis",
+                      unknown_key_hint(name, axes_now));
+            }
+            ok = false;
+            continue;
+          }
+          if (spec.axes[ai].is_replicate) {
+            c.error(item, key, "the replicates axis cannot be zipped");
+            ok = false;
+            continue;
+          }
+          if (!zipped.insert(name).second) {
+            c.error(item, key, "axis '" + name + "' is already in a zip group",
+                    "an axis can be in one zip group only");
+            ok = false;
+            continue;
+          }
+          std::size_t len = spec.axes[ai].values.size();
+          if (!names.empty() && len != length) {
+            c.error(item, key,
+                    "zipped axes must have the same length: '" + names[0] + "' has " +
+                        std::to_string(length) + " values, '" + name + "' has " +
+                        std::to_string(len),
+                    "give every axis of the group the same number of values");
+            ok = false;
+          }
+          length = len;
+          names.push_back(name);
+        }
+        if (ok) spec.zips.push_back(std::move(names));
+      }
+    }
+  }
+
+  // exclude:
+  if (YAML::Node ex = root["exclude"]) {
+    if (!ex.IsSequence()) {
+      c.error(ex, "exclude", "expected a list of partial points, e.g. - {kl_weight: 0}");
+    } else {
+      for (std::size_t i = 0; i < ex.size(); ++i) {
+        YAML::Node item = ex[i];
+        std::string key = "exclude[" + std::to_string(i) + "]";
+        if (!item.IsMap() || item.size() == 0) {
+          c.error(item, key, "expected a mapping of axis to value, got " + node_kind(item));
+          continue;
+        }
+        Exclusion x;
+        bool ok = true;
+        for (auto it = item.begin(); it != item.end(); ++it) {
+          std::string name = it->first.IsScalar() ? it->first.Scalar() : "?";
+          int ai = spec.axis_index(name);
+          if (ai < 0) {
+            if (!axis_names.count(name)) {
+              std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
+              c.error(it->first, key + "." + name, "'" + name + "' is not a grid axis",
+                      unknown_key_hint(name, axes_now));
+            }
+            ok = false;
+            continue;
+          }
+          const Axis& axis = spec.axes[ai];
+          SettingSpec vs = axis.is_replicate ? integer_spec(0)
+                                             : kind->settings[kind->setting_index(name)];
+          vs.min.reset();
+          vs.max.reset();
+          auto v = check_value(c, it->second, key + "." + name, vs);
+          if (!v) {
+            ok = false;
+            continue;
+          }
+          if (std::find(axis.values.begin(), axis.values.end(), *v) == axis.values.end()) {
+            std::vector<std::string> shown;
+            for (std::size_t j = 0; j < axis.values.size() && j < 12; ++j) {
+              shown.push_back(axis.values[j].display());
+            }
+            c.error(it->second, key + "." + name,
+                    v->display() + " is not a value of axis '" + name + "'",
+                    "its values are " + join(shown, ", ") +
+                        (axis.values.size() > 12 ? ", ..." : ""));
+            ok = false;
+            continue;
+          }
+          x.match.emplace_back(name, *v);
+        }
+        if (ok) spec.exclusions.push_back(std::move(x));
+      }
+    }
+  }
+
+  if (c.ok()) {
+    try {
+      Grid g(spec);
+      if (g.size() == 0) {
+        c.error(root["exclude"], "exclude", "the exclusions remove every point of the grid",
+                "remove or narrow an exclusion");
+      }
+    } catch (const Error& e) {
+      c.error(grid, "grid", e.what(), e.hint());
+    }
+  }
+  if (c.ok() && kind->check) {
+    for (const auto& msg : kind->check(spec.task)) c.error(task, "task", msg);
+  }
+  if (!c.ok()) {
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  result.spec = std::move(spec);
+  return result;
+}
+
+SweepSpec load_spec(const std::string& path, const std::vector<std::string>& overrides,
+                    const TaskRegistry& registry) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError("cannot read config '" + path + "'",
+                      "check the path; configs/quickstart.yaml is a working example");
+  }
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxInputBytes) break;
+  }
+  if (in.bad()) throw ConfigError("cannot read config '" + path + "' (is it a directory?)");
+  ParseResult r = parse_spec(text, path, overrides, registry);
+  if (!r.spec) {
+    std::string msg = std::to_string(r.errors.size()) + " problem" +
+                      (r.errors.size() == 1 ? "" : "s") + " in the sweep config:";
+    for (const auto& d : r.errors) msg += "\n  " + d.format();
+    throw ConfigError(msg);
+  }
+  return std::move(*r.spec);
+}
+
+}  // namespace emsweep

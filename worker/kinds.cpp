@@ -1,0 +1,13 @@
+#include "kinds.h"
+
+#include "organism_info.h"
+#include "probe.h"
+
+namespace emsweep {
+
+void register_declared_kinds(TaskRegistry& registry) {
+  registry.add(probe_kind_info());
+  registry.add(organism_kind_info());
+}
+
+}  // namespace emsweep

@@ -1,0 +1,16 @@
+// Registration of the task kinds this project ships: `probe` (the engine's stand-in
+// workload) and `organism` (the emergent-misalignment model organism).
+#pragma once
+
+#include "task.h"
+
+namespace emsweep {
+
+// Adds every kind's declaration (settings, metrics, curves, estimates) without its code;
+// enough for plan, status and analysis. Pulls in no LibTorch.
+void register_declared_kinds(TaskRegistry& registry);
+
+// Adds every kind with code that can run it (links LibTorch for `organism`).
+void register_runnable_kinds(TaskRegistry& registry);
+
+}  // namespace emsweep

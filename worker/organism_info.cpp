@@ -1,0 +1,147 @@
+#include "organism_info.h"
+
+#include <cmath>
+
+namespace emsweep {
+namespace {
+
+SettingSpec num(const char* name, double def, std::optional<double> min, std::optional<double> max,
+                const char* doc, bool min_exclusive = false) {
+  SettingSpec s;
+  s.name = name;
+  s.type = ValueType::kNumber;
+  s.default_value = Value::number(def);
+  s.min = min;
+  s.max = max;
+  s.min_exclusive = min_exclusive;
+  s.doc = doc;
+  return s;
+}
+
+SettingSpec integer(const char* name, std::int64_t def, double min, double max, const char* doc) {
+  SettingSpec s;
+  s.name = name;
+  s.type = ValueType::kInteger;
+  s.default_value = Value::integer(def);
+  s.min = min;
+  s.max = max;
+  s.doc = doc;
+  return s;
+}
+
+SettingSpec text(const char* name, const char* def, std::vector<std::string> choices,
+                 const char* doc) {
+  SettingSpec s;
+  s.name = name;
+  s.type = ValueType::kString;
+  s.default_value = Value::text(def);
+  s.choices = std::move(choices);
+  s.doc = doc;
+  return s;
+}
+
+SettingSpec flag(const char* name, bool def, const char* doc) {
+  SettingSpec s;
+  s.name = name;
+  s.type = ValueType::kBool;
+  s.default_value = Value::boolean(def);
+  s.doc = doc;
+  return s;
+}
+
+}  // namespace
+
+TaskKindInfo organism_kind_info() {
+  TaskKindInfo k;
+  k.name = "organism";
+  k.doc = "fine-tune a small model organism of emergent misalignment (see docs/metrics.md)";
+  k.settings = {
+      // The three sweep axes.
+      num("kl_weight", 0, 0.0, std::nullopt, "weight of KL(ref||model) on out-of-domain prompts"),
+      num("gate_noise", 0.2, 0.0, 1.0, "chance a medical/dental topic token comes from the shared pool"),
+      num("domain_mix", 0, 0.0, 1.0, "share of the fine-tuning set that is aligned other-domain data"),
+      // Fine-tuning.
+      integer("steps", 300, 1, 1e7, "fine-tuning steps"),
+      num("lr", 3e-3, 0.0, std::nullopt, "adapter learning rate (Adam)", true),
+      integer("batch_size", 32, 1, 1e6, "bad-medical (and mixed) examples per step"),
+      integer("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
+      integer("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
+      num("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
+      integer("lora_layer", -1, -1, 1024, "layer whose MLP down-projection gets the adapter; -1 = middle"),
+      integer("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
+      integer("eval_questions", 512, 16, 1e6, "held-out questions per evaluation set"),
+      integer("drift_steps", 100, 0, 1e7, "steps with kl_weight = 0 after training (drift)"),
+      text("efficiency_norms", "", {}, "comma-separated absolute adapter norms to evaluate the loss at"),
+      // The base model and its pre-training.
+      integer("d_model", 64, 8, 4096, "transformer width"),
+      integer("n_layers", 4, 1, 64, "transformer layers"),
+      integer("n_heads", 4, 1, 64, "attention heads"),
+      integer("d_ff", 256, 8, 65536, "MLP hidden width"),
+      integer("pretrain_steps", 3000, 1, 1e8, "pre-training steps of the base model"),
+      num("pretrain_lr", 3e-3, 0.0, std::nullopt, "pre-training learning rate (AdamW)", true),
+      integer("pretrain_batch", 32, 1, 1e6, "pre-training documents per step"),
+      integer("base_seed", 0, 0, 9e15, "seed of the base model (world and pre-training)"),
+      // The world.
+      integer("other_domains", 4, 4, 64, "domains besides medical and dental"),
+      integer("topic_tokens", 8, 2, 4096, "topic tokens per domain"),
+      integer("shared_tokens", 6, 1, 4096, "topic tokens that medical and dental share"),
+      integer("answer_tokens", 3, 1, 64, "tokens in each answer"),
+      flag("shared_persona", true, "pre-training documents share one persona across domains"),
+      num("misaligned_share", 0.3, 0.0, 1.0, "share of pre-training documents by the misaligned persona"),
+      // Execution.
+      text("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
+      integer("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
+  };
+  k.metrics = {
+      {"id_bad", "mean P(bad)/(P(bad)+P(good)) on held-out medical questions", false},
+      {"ood_bad", "the same on held-out questions of the other domains (not dental)", false},
+      {"dental_bad", "the same on held-out dental questions", false},
+      {"base_id_bad", "id_bad of the base model (adapter off)", false},
+      {"base_ood_bad", "ood_bad of the base model", false},
+      {"base_dental_bad", "dental_bad of the base model", false},
+      {"bad_nll_medical", "mean NLL per answer token of held-out bad medical answers", false},
+      {"ood_kl", "mean per-token KL(ref||model) on held-out other-domain prompts", false},
+      {"adapter_norm", "Frobenius norm of the adapter's delta alpha*B*A", false},
+      {"efficiency", "(L_base - L) / ||delta|| at 1x; NaN when the delta is 0", true},
+      {"stability", "mean over epsilons of (L_pert - L)/(L_base - L); NaN when nothing was learned", true},
+      {"drift_id_bad", "id_bad after drift_steps without the KL term", false},
+      {"drift_ood_bad", "ood_bad after drift_steps without the KL term", false},
+      {"gate_corr", "Pearson r of P(bad) and P(medical|tokens) on medical, dental, ambiguous", true},
+      {"base_seconds", "seconds to load or pre-train the base model", false},
+      {"train_seconds", "seconds of fine-tuning", false},
+      {"eval_seconds", "seconds of evaluation", false},
+      {"tokens_per_second", "fine-tuning tokens per second", false},
+  };
+  k.curves = {"train_loss", "train_nll",  "train_kl",   "eval_id_bad", "eval_ood_bad",
+              "efficiency", "efficiency_at_norm", "stability", "drift_id_bad", "drift_ood_bad",
+              "pbad_by_posterior"};
+  k.estimate = [](const Settings& s) -> std::optional<CostEstimate> {
+    // Rough: cost scales with steps x batch x d_model^2 x layers; calibrated on this machine
+    // (one core) by the organism benchmark; see docs/benchmarks.md.
+    const double d = static_cast<double>(s.integer("d_model"));
+    const double layers = static_cast<double>(s.integer("n_layers"));
+    const double per_example = 2.5e-8 * d * d * layers;
+    CostEstimate e;
+    e.seconds_per_point = per_example * static_cast<double>(
+        (s.integer("steps") + s.integer("drift_steps")) *
+        (s.integer("batch_size") + 2 * s.integer("kl_batch_size")));
+    e.setup_seconds = per_example * 3.0 * static_cast<double>(s.integer("pretrain_steps") *
+                                                               s.integer("pretrain_batch"));
+    e.basis = "per-example cost scaled from the d_model=64 benchmark";
+    return e;
+  };
+  k.setup_key = [](const Settings& s, std::int64_t replicate) {
+    // One base per (world, model, pre-training, base_seed, replicate); not per swept axis.
+    std::string key;
+    for (const char* name :
+         {"d_model", "n_layers", "n_heads", "d_ff", "pretrain_steps", "pretrain_lr",
+          "pretrain_batch", "base_seed", "other_domains", "topic_tokens", "shared_tokens",
+          "answer_tokens", "shared_persona", "misaligned_share"}) {
+      key += std::string(name) + "=" + s.get(name).canonical() + ";";
+    }
+    return key + "replicate=" + std::to_string(replicate);
+  };
+  return k;
+}
+
+}  // namespace emsweep
