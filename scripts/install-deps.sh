@@ -15,6 +15,8 @@ runtime=(
 )
 dev=(
   python3-h5py python3-pandas python3-mpi4py python3-torch python3-numpy
+  # tests/slurm: a private single-node Slurm (slurmctld + slurmd + munged), srun --mpi=pmix
+  slurm-wlm munge tini libpmix-dev
 )
 
 want=("${runtime[@]}")
@@ -40,5 +42,17 @@ echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # A stale or empty package list makes apt-get install fail: refresh it once per run.
 $sudo apt-get update -qq
+# munge's and Slurm's install scripts start their daemons through init.d; the tests start
+# private ones of their own, so forbid service starts during the install (policy-rc.d
+# exit 101) and put back whatever policy was there before.
+policy=/usr/sbin/policy-rc.d
+if [[ -e $policy ]]; then
+  $sudo cp -p "$policy" "$policy.emsweep-saved"
+  trap '$sudo mv -f "$policy.emsweep-saved" "$policy"' EXIT
+else
+  trap '$sudo rm -f "$policy"' EXIT
+fi
+printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+$sudo chmod 755 "$policy"
 $sudo apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
 echo "install-deps: installed ${missing[*]}"
