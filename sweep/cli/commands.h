@@ -20,6 +20,8 @@ struct Context {
 
 // `emsweep plan`.
 void add_plan_command(CLI::App& app, Context& ctx);
+// `emsweep status` and `emsweep repair`.
+void add_status_command(CLI::App& app, Context& ctx);
 // `emsweep run`: replaces this process with emsweep-run (MPI and LibTorch).
 void add_run_command(CLI::App& app, Context& ctx);
 

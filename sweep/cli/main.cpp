@@ -23,12 +23,14 @@ int main(int argc, char** argv) {
                                         EMSWEEP_GIT_COMMIT + ")");
   cli::add_plan_command(app, ctx);
   cli::add_run_command(app, ctx);
+  cli::add_status_command(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : static_cast<int>(ExitCode::kBadInput);
   }
+  if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) setenv("OPENBLAS_NUM_THREADS", "1", 0);
   try {
     return ctx.action ? ctx.action() : 0;
   } catch (const Error& e) {

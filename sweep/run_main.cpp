@@ -1,0 +1,263 @@
+// emsweep-run: `emsweep run` after the front end hands over. Rank 0 validates the config,
+// broadcasts it, opens the results store and coordinates; the other ranks run points. Alone
+// (no mpirun) it coordinates on the main thread and runs points on a worker thread.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "coordinator.h"
+#include "error.h"
+#include "grid.h"
+#include "h5.h"
+#include "kinds.h"
+#include "plan.h"
+#include "signals.h"
+#include "store.h"
+#include "transport_mpi.h"
+#include "worker_loop.h"
+
+namespace emsweep {
+#ifdef EMSWEEP_HAVE_TORCH
+std::string libtorch_version();
+#else
+std::string libtorch_version() { return ""; }
+#endif
+}  // namespace emsweep
+
+namespace {
+
+using namespace emsweep;
+
+struct Options {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string output;
+  std::string shard;
+  std::string cache_dir;
+  bool overwrite = false;
+  bool retry_failed = false;
+  bool extend = false;
+  bool quiet = false;
+  std::string progress = "auto";
+};
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string out = "emsweep run";
+  for (int i = 1; i < argc; ++i) out += std::string(" ") + argv[i];
+  return out;
+}
+
+void print_error(const Error& e) { fmt::print(stderr, "emsweep: error: {}\n", describe(e)); }
+
+std::string default_cache_dir(const SweepSpec& spec) {
+  if (!spec.run.cache_dir.empty()) return spec.run.cache_dir;
+  auto parent = std::filesystem::path(spec.output).parent_path();
+  return (parent.empty() ? std::filesystem::path("cache") : parent / "cache").string();
+}
+
+void print_summary(const RunOutcome& o, const SweepSpec& spec, double seconds) {
+  fmt::print(stderr, "[emsweep] {}: {} of {} points done, {} failed ({} done and {} failed in this run, {})\n",
+             o.code == ExitCode::kInterrupted ? "interrupted" : "finished", o.done, o.total, o.failed,
+             o.done_now, o.failed_now, human_seconds(seconds));
+  fmt::print(stderr, "[emsweep] results: {}\n", spec.output);
+  if (o.code == ExitCode::kInterrupted) {
+    fmt::print(stderr, "[emsweep] run the same command again to resume (exit status 3)\n");
+  } else if (o.failed > 0) {
+    fmt::print(stderr, "[emsweep] see the failures with: emsweep status {}\n", spec.output);
+  }
+}
+
+int run(int argc, char** argv, const Options& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<MpiSession> mpi;
+  if (launched_by_mpi_launcher()) mpi = std::make_unique<MpiSession>(&argc, &argv);
+  const int rank = mpi ? mpi->rank() : 0;
+  const int size = mpi ? mpi->size() : 1;
+  install_stop_handlers();
+
+  TaskRegistry registry;
+#ifdef EMSWEEP_HAVE_TORCH
+  register_runnable_kinds(registry);
+#else
+  register_declared_kinds(registry);
+#endif
+
+  // Rank 0 validates the config; everyone gets the resolved text (or an empty one on error).
+  RunConfig rc;
+  int early_exit = 0;
+  if (rank == 0) {
+    try {
+      std::vector<std::string> sets = opt.sets;
+      if (!opt.output.empty()) sets.push_back("sweep.output=" + opt.output);
+      SweepSpec spec = load_spec(opt.config, sets, registry);
+      if (!spec.kind->make) {
+        throw EnvironmentError("task kind '" + spec.kind->name + "' is not built into this emsweep-run",
+                               "rebuild with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON)");
+      }
+      if (!opt.shard.empty()) (void)parse_shard(opt.shard);
+      rc.config_yaml = spec.resolved_yaml();
+      rc.cache_dir = opt.cache_dir.empty() ? default_cache_dir(spec) : opt.cache_dir;
+      rc.shard = opt.shard;
+    } catch (const Error& e) {
+      print_error(e);
+      early_exit = static_cast<int>(e.exit_code());
+    }
+  }
+  if (mpi) {
+    auto received = decode_run_config(mpi->broadcast(encode(rc)));
+    if (!received) throw Error("malformed config broadcast");
+    rc = *received;
+  }
+  if (rc.config_yaml.empty()) return early_exit != 0 ? early_exit : static_cast<int>(ExitCode::kBadInput);
+
+  ParseResult parsed = parse_spec(rc.config_yaml, "resolved config", {}, registry);
+  if (!parsed.spec) throw Error("the resolved config does not parse: " + parsed.errors[0].format());
+  SweepSpec spec = std::move(*parsed.spec);
+  Grid grid(spec);
+  const Shard shard = rc.shard.empty() ? Shard{} : parse_shard(rc.shard);
+
+  WorkerIdentity who;
+  who.rank = rank;
+  who.local_rank = mpi ? mpi->local_rank() : 0;
+  who.host = hostname();
+  who.cache_dir = rc.cache_dir;
+  std::atomic<bool> cancel{false};
+
+  if (rank != 0) {
+    std::unique_ptr<Transport> t = mpi->world();
+    std::unique_ptr<Task> task = spec.kind->make();
+    worker_loop(*t, *task, *spec.kind, grid, who, &cancel);
+    return 0;
+  }
+
+  RunProvenance prov;
+  prov.command_line = command_line(argc, argv);
+  prov.host = who.host;
+  prov.ranks = size;
+  prov.start_time = unix_now();
+  prov.mpi_version = mpi_library_version();
+  prov.libtorch_version = libtorch_version();
+  StoreOptions so;
+  so.overwrite = opt.overwrite;
+  so.retry_failed = opt.retry_failed;
+  so.extend = opt.extend;
+  so.shard = rc.shard;
+
+  CoordinatorSettings cs;
+  cs.policy = spec.run;
+  cs.shard = shard;
+  cs.quiet = opt.quiet;
+  cs.live_progress = opt.progress == "always" || (opt.progress == "auto" && ::isatty(STDERR_FILENO));
+
+  std::unique_ptr<Store> store;
+  try {
+    store = std::make_unique<Store>(spec, grid, so, prov, registry);
+  } catch (const Error& e) {
+    print_error(e);
+    if (mpi) {
+      auto t = mpi->world();
+      for (int w = 1; w < size; ++w) t->send(w, Tag::kStop, {});
+    }
+    return static_cast<int>(e.exit_code());
+  }
+  if (!opt.quiet) {
+    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n", spec.name,
+               grid.size(), store->ledger().done.size() + store->ledger().failed.size(), size,
+               size == 1 ? "" : "s", spec.output);
+  }
+
+  RunOutcome outcome;
+  if (mpi && size > 1) {
+    std::unique_ptr<Transport> t = mpi->world();
+    std::vector<int> workers;
+    for (int w = 1; w < size; ++w) workers.push_back(w);
+    try {
+      outcome = coordinate(*t, workers, *store, grid, spec, cs);
+    } catch (const Error& e) {
+      print_error(e);
+      store.reset();
+      mpi->abort(static_cast<int>(e.exit_code()));
+    }
+    store.reset();
+    print_summary(outcome, spec, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (outcome.workers_busy) mpi->abort(static_cast<int>(outcome.code));
+    return static_cast<int>(outcome.code);
+  }
+
+  // One rank: coordinate here, run points on a thread.
+  LocalNetwork net(2);
+  std::unique_ptr<Transport> coord_end = net.endpoint(0);
+  std::unique_ptr<Transport> worker_end = net.endpoint(1);
+  std::unique_ptr<Task> task = spec.kind->make();
+  std::thread worker([&] { worker_loop(*worker_end, *task, *spec.kind, grid, who, &cancel); });
+  try {
+    outcome = coordinate(*coord_end, {1}, *store, grid, spec, cs);
+  } catch (const Error& e) {
+    print_error(e);
+    store.reset();
+    std::fflush(stderr);
+    std::_Exit(static_cast<int>(e.exit_code()));
+  }
+  store.reset();
+  print_summary(outcome, spec, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (outcome.workers_busy) {
+    // The worker thread is inside a task that did not finish in the grace period.
+    cancel = true;
+    std::fflush(stderr);
+    std::_Exit(static_cast<int>(outcome.code));
+  }
+  worker.join();
+  return static_cast<int>(outcome.code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  h5::silence_errors();
+  Options opt;
+  CLI::App app{"emsweep run: run a sweep (alone, or under mpirun/srun); resumes an existing results file"};
+  app.name("emsweep run");
+  app.add_option("config", opt.config, "sweep config (YAML)")->required();
+  app.add_option("--set", opt.sets, "override a setting, e.g. --set task.steps=50")->take_all()->expected(1);
+  app.add_option("-o,--output", opt.output, "results file (overrides sweep.output)");
+  app.add_option("--shard", opt.shard, "run only shard i/K of the grid (separate jobs)");
+  app.add_option("--cache-dir", opt.cache_dir, "shared cache directory (default: next to the output)");
+  app.add_flag("--overwrite", opt.overwrite, "replace an existing results file of any sweep");
+  app.add_flag("--retry-failed", opt.retry_failed, "run points recorded as failed again");
+  app.add_flag("--extend", opt.extend, "accept a config whose grid only grew");
+  app.add_flag("-q,--quiet", opt.quiet, "no progress output");
+  app.add_option("--progress", opt.progress, "progress line: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(ExitCode::kBadInput);
+  }
+  if (opt.progress == "never") opt.quiet = true;
+  try {
+    return run(argc, argv, opt);
+  } catch (const Error& e) {
+    print_error(e);
+    return static_cast<int>(e.exit_code());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "emsweep: internal error: {}\n", e.what());
+    return static_cast<int>(ExitCode::kInternal);
+  }
+}
