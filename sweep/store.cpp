@@ -15,6 +15,7 @@
 #include "error.h"
 #include "h5.h"
 #include "sha256.h"
+#include "version.h"
 
 namespace emsweep {
 namespace fs = std::filesystem;
@@ -482,8 +483,8 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   }
   write_number_attr(root, "grid_points", H5T_NATIVE_UINT64, grid_points, tmp);
   write_string_attr(root, "shard", options.shard, tmp);
-  write_string_attr(root, "emsweep_version", EMSWEEP_VERSION, tmp);
-  write_string_attr(root, "git_commit", EMSWEEP_GIT_COMMIT, tmp);
+  write_string_attr(root, "emsweep_version", version(), tmp);
+  write_string_attr(root, "git_commit", git_commit(), tmp);
   write_string_attr(root, "hdf5_version", h5::library_version(), tmp);
   write_string_attr(root, "mpi_version", run.mpi_version, tmp);
   write_string_attr(root, "libtorch_version", run.libtorch_version, tmp);
@@ -731,7 +732,7 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
   header.host = run.host;
   header.ranks = run.ranks;
   header.start_time = run.start_time;
-  header.emsweep_version = EMSWEEP_VERSION;
+  header.emsweep_version = version();
   header.mpi_version = run.mpi_version;
   header.libtorch_version = run.libtorch_version;
   const std::string header_bytes = encode(header);

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "error.h"
 #include "kinds.h"
+#include "version.h"
 
 int main(int argc, char** argv) {
   using namespace emsweep;
@@ -19,8 +20,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"emsweep: parameter sweeps of fine-tuning experiments over MPI"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("emsweep ") + EMSWEEP_VERSION + " (" +
-                                        EMSWEEP_GIT_COMMIT + ")");
+  app.set_version_flag("--version", std::string("emsweep ") + version() + " (" + git_commit() + ")");
   cli::add_plan_command(app, ctx);
   cli::add_run_command(app, ctx);
   cli::add_status_command(app, ctx);

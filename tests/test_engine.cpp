@@ -1,0 +1,335 @@
+// The engine in-process: the scheduler alone, then the coordinator with worker threads over
+// LocalNetwork writing a real journal and HDF5 file. Failure injection, retries, resume,
+// refusal of foreign and corrupt files, and the grace period on a stop request.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "coordinator.h"
+#include "error.h"
+#include "grid.h"
+#include "kinds.h"
+#include "scheduler.h"
+#include "signals.h"
+#include "store.h"
+#include "transport.h"
+#include "worker_loop.h"
+
+using namespace emsweep;
+namespace fs = std::filesystem;
+
+namespace {
+
+const TaskRegistry& registry() {
+  static TaskRegistry r = [] {
+    TaskRegistry out;
+    register_declared_kinds(out);
+    return out;
+  }();
+  return r;
+}
+
+std::string temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("emsweep-engine-" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+SweepSpec make_spec(const std::string& output, const std::string& extra_task = "",
+                    const std::string& run = "{max_retries: 2, log_seconds: 100}") {
+  std::string yaml = "sweep: {name: eng, output: " + output +
+                     "}\ngrid:\n  x: {range: [0, 6]}\n  kl_weight: [0, 1]\n  seed: {replicates: 2}\n"
+                     "task: {kind: probe" + extra_task + "}\nrun: " + run + "\n";
+  auto r = parse_spec(yaml, "eng.yaml", {}, registry());
+  if (!r.spec) FAIL(r.errors[0].format());
+  return std::move(*r.spec);
+}
+
+struct Run {
+  RunOutcome outcome;
+  Ledger ledger;
+};
+
+// Runs the sweep with `n_workers` worker threads; returns the outcome and the replayed journal.
+Run run_sweep(const SweepSpec& spec, int n_workers, StoreOptions options = {}) {
+  Grid grid(spec);
+  RunProvenance prov;
+  prov.command_line = "test";
+  prov.host = "test";
+  prov.ranks = n_workers + 1;
+  Run out;
+  {
+    Store store(spec, grid, options, prov, registry());
+    LocalNetwork net(n_workers + 1);
+    auto coord = net.endpoint(0);
+    std::vector<std::unique_ptr<Transport>> ends;
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<Task>> tasks;
+    std::vector<int> ids;
+    for (int w = 1; w <= n_workers; ++w) {
+      ends.push_back(net.endpoint(w));
+      tasks.push_back(spec.kind->make());
+      ids.push_back(w);
+    }
+    for (int w = 0; w < n_workers; ++w) {
+      threads.emplace_back([&, w] {
+        WorkerIdentity who;
+        who.rank = w + 1;
+        who.host = "test";
+        worker_loop(*ends[w], *tasks[w], *spec.kind, grid, who, nullptr);
+      });
+    }
+    CoordinatorSettings cs;
+    cs.policy = spec.run;
+    cs.quiet = true;
+    out.outcome = coordinate(*coord, ids, store, grid, spec, cs);
+    for (auto& t : threads) t.join();
+  }
+  out.ledger = replay(read_journal(journal_path(spec.output)));
+  return out;
+}
+
+// point_id -> f, read back from the journal.
+std::map<std::uint64_t, double> metric_f(const std::string& output) {
+  std::map<std::uint64_t, double> out;
+  JournalScan s = read_journal(journal_path(output));
+  for (const auto& rec : s.records) {
+    if (rec.type != RecordType::kResult) continue;
+    auto r = decode_point_record(rec.payload);
+    REQUIRE(r);
+    if (r->status == PointStatus::kDone) {
+      REQUIRE(out.count(r->point_id) == 0);  // never twice
+      out[r->point_id] = r->metrics.at(0);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the scheduler hands out every point exactly once", "[engine][scheduler]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger empty;
+  SchedulerConfig cfg;
+  Scheduler s(grid, empty, cfg);
+  CHECK(s.total() == 24);
+  std::map<std::uint64_t, int> seen;
+  int worker = 0;
+  while (!s.finished()) {
+    auto batch = s.next_batch(worker % 3);
+    for (const auto& w : batch) {
+      ++seen[w.index];
+      CHECK(s.on_outcome(worker % 3, w, true, 0.001) == Scheduler::Verdict::kDone);
+    }
+    ++worker;
+  }
+  CHECK(seen.size() == 24);
+  for (auto& [i, n] : seen) CHECK(n == 1);
+}
+
+TEST_CASE("the scheduler retries, gives up, and batches short tasks", "[engine][scheduler]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger empty;
+  SchedulerConfig cfg;
+  cfg.max_retries = 1;
+  Scheduler s(grid, empty, cfg);
+  auto first = s.next_batch(1);
+  REQUIRE(first.size() == 1);  // no timing yet: one point at a time
+  CHECK(s.on_outcome(1, first[0], false, 0.001) == Scheduler::Verdict::kRetry);
+  auto again = s.next_batch(1);
+  REQUIRE(!again.empty());
+  CHECK(again[0].index == first[0].index);
+  CHECK(again[0].attempt == 2);
+  CHECK(s.on_outcome(1, again[0], false, 0.001) == Scheduler::Verdict::kFailed);
+  for (auto& w : again) {
+    if (w.index != first[0].index) (void)s.on_outcome(1, w, true, 1e-6);
+  }
+  auto batch = s.next_batch(1);
+  CHECK(batch.size() > 1);  // fast points now travel in batches
+  CHECK(s.batches_ahead() == 2);
+}
+
+TEST_CASE("points that crashed their process too often are failed, others retried first", "[engine][scheduler]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger ledger;
+  ledger.pending_attempts[5] = 3;  // more than max_retries (2) dispatches without a report
+  ledger.pending_attempts[7] = 1;
+  ledger.done.insert(0);
+  SchedulerConfig cfg;
+  Scheduler s(grid, ledger, cfg);
+  auto ex = s.take_exhausted();
+  REQUIRE(ex.size() == 1);
+  CHECK(ex[0].item.index == 5);
+  CHECK_THAT(ex[0].error, Catch::Contains("crashed"));
+  auto b = s.next_batch(1);
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].index == 7);
+  CHECK(b[0].attempt == 2);
+  std::set<std::uint64_t> handed;
+  while (!s.exhausted()) {
+    for (auto& w : s.next_batch(1)) handed.insert(w.index);
+  }
+  CHECK(handed.count(0) == 0);
+  CHECK(handed.count(5) == 0);
+  CHECK(handed.count(7) == 0);
+  CHECK(handed.size() == 21);
+}
+
+TEST_CASE("a sweep over 3 worker threads records every point once with the probe's values", "[engine]") {
+  const std::string dir = temp_dir("basic");
+  SweepSpec spec = make_spec(dir + "/r.h5");
+  Run r = run_sweep(spec, 3);
+  CHECK(r.outcome.code == ExitCode::kOk);
+  CHECK(r.outcome.done == 24);
+  CHECK(r.ledger.done.size() == 24);
+  CHECK(r.ledger.duplicates == 0);
+  // f = x^2 + sin(0) + kl_weight + u, u the replicate's draw: check against the grid directly.
+  Grid grid(spec);
+  auto f = metric_f(spec.output);
+  REQUIRE(f.size() == 24);
+  auto probe = spec.kind->make();
+  for (std::uint64_t i = 0; i < grid.full_size(); ++i) {
+    Point p = grid.at(i);
+    TaskResult direct = probe->run(p, TaskContext{});
+    CHECK(f.at(p.id) == direct.metrics[0]);
+    const double x = p.settings.number("x");
+    CHECK(direct.metrics[0] == Approx(x * x + p.settings.number("kl_weight") + direct.metrics[2]).epsilon(1e-12));
+  }
+  CHECK(fs::exists(spec.output));
+}
+
+TEST_CASE("results are identical with 1 or 4 workers", "[engine]") {
+  const std::string dir = temp_dir("ranks");
+  SweepSpec a = make_spec(dir + "/a.h5");
+  SweepSpec b = make_spec(dir + "/b.h5");
+  (void)run_sweep(a, 1);
+  (void)run_sweep(b, 4);
+  CHECK(metric_f(a.output) == metric_f(b.output));
+}
+
+TEST_CASE("failures are retried, then recorded with their error", "[engine][failure]") {
+  const std::string dir = temp_dir("fail");
+  SweepSpec spec = make_spec(dir + "/r.h5", ", fail: throw, fail_x: 3", "{max_retries: 1}");
+  Run r = run_sweep(spec, 2);
+  CHECK(r.outcome.code == ExitCode::kPointsFailed);
+  CHECK(r.outcome.failed == 4);  // x == 3 for 2 kl_weights x 2 replicates
+  CHECK(r.outcome.done == 20);
+  REQUIRE(r.ledger.failures.size() == 4);
+  for (const auto& f : r.ledger.failures) {
+    CHECK(f.attempts == 2);
+    CHECK_THAT(f.error, Catch::Contains("failure injected at x=3"));
+  }
+  // A resume does not run failed points again...
+  Run again = run_sweep(spec, 2);
+  CHECK(again.outcome.done_now == 0);
+  CHECK(again.outcome.failed_now == 0);
+  // ...unless asked to.
+  StoreOptions retry;
+  retry.retry_failed = true;
+  Run third = run_sweep(spec, 2, retry);
+  CHECK(third.outcome.failed_now == 4);
+}
+
+TEST_CASE("a flaky point succeeds on a retry; NaN is a failure only where not allowed", "[engine][failure]") {
+  const std::string dir = temp_dir("flaky");
+  SweepSpec spec = make_spec(dir + "/r.h5", ", fail: flaky, fail_x: 2, flaky_attempts: 1");
+  Run r = run_sweep(spec, 2);
+  CHECK(r.outcome.code == ExitCode::kOk);
+  CHECK(r.outcome.done == 24);
+
+  SweepSpec nan = make_spec(dir + "/n.h5", ", fail: nan, fail_x: 1", "{max_retries: 0}");
+  Run n = run_sweep(nan, 2);
+  CHECK(n.outcome.failed == 4);
+  for (const auto& f : n.ledger.failures) CHECK_THAT(f.error, Catch::Contains("metric 'f' is nan"));
+  // g = sqrt(x) is NaN-allowed: with x < 0 the points still succeed.
+  auto neg = parse_spec("sweep: {name: neg, output: " + dir + "/g.h5}\ngrid:\n  x: [-1, -2]\ntask: {kind: probe}\n",
+                        "neg.yaml", {}, registry());
+  REQUIRE(neg.spec);
+  Run g = run_sweep(*neg.spec, 1);
+  CHECK(g.outcome.done == 2);
+}
+
+TEST_CASE("a stop request ends the hand-out; the rerun completes without duplicates", "[engine][resume]") {
+  const std::string dir = temp_dir("stop");
+  SweepSpec spec = make_spec(dir + "/r.h5", ", sleep_ms: 20", "{grace_seconds: 30}");
+  reset_stop_requests();
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    request_stop(15);
+  });
+  Run first = run_sweep(spec, 2);
+  stopper.join();
+  reset_stop_requests();
+  CHECK(first.outcome.code == ExitCode::kInterrupted);
+  CHECK(first.outcome.done > 0);
+  CHECK(first.outcome.done < 24);
+  CHECK_FALSE(first.outcome.workers_busy);  // in-flight points finished within the grace
+  Run second = run_sweep(spec, 2);
+  CHECK(second.outcome.code == ExitCode::kOk);
+  CHECK(second.outcome.done_now == 24 - first.outcome.done);
+  CHECK(second.ledger.duplicates == 0);
+  CHECK(metric_f(spec.output).size() == 24);
+}
+
+TEST_CASE("a foreign, corrupt or journal-less results file is refused and left untouched", "[engine][store]") {
+  const std::string dir = temp_dir("foreign");
+  SweepSpec a = make_spec(dir + "/r.h5");
+  (void)run_sweep(a, 1);
+  const auto before = fs::file_size(journal_path(a.output));
+  SweepSpec other = make_spec(dir + "/r.h5", ", y: 1");
+  Grid grid(other);
+  RunProvenance prov;
+  try {
+    Store s(other, grid, {}, prov, registry());
+    FAIL("foreign sweep accepted");
+  } catch (const StoreError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("written by a different sweep"));
+    CHECK_THAT(e.hint(), Catch::Contains("--output"));
+  }
+  CHECK(fs::file_size(journal_path(a.output)) == before);
+
+  // A journal that is not one.
+  SweepSpec c = make_spec(dir + "/c.h5");
+  { std::ofstream(journal_path(c.output)) << "garbage"; }
+  Grid gc(c);
+  CHECK_THROWS_WITH(Store(c, gc, {}, prov, registry()), Catch::Contains("not an emsweep journal"));
+  // An .h5 without its journal.
+  SweepSpec d = make_spec(dir + "/d.h5");
+  { std::ofstream(d.output) << "x"; }
+  Grid gd(d);
+  CHECK_THROWS_WITH(Store(d, gd, {}, prov, registry()), Catch::Contains("has no journal"));
+  CHECK(fs::file_size(d.output) == 1);
+  // A directory as output.
+  SweepSpec e = make_spec(dir);
+  Grid ge(e);
+  CHECK_THROWS_WITH(Store(e, ge, {}, prov, registry()), Catch::Contains("is a directory"));
+}
+
+TEST_CASE("--extend accepts a grown grid and keeps every recorded point", "[engine][store]") {
+  const std::string dir = temp_dir("extend");
+  SweepSpec small = make_spec(dir + "/r.h5");
+  (void)run_sweep(small, 2);
+  auto grown_r = parse_spec("sweep: {name: eng, output: " + dir + "/r.h5}\ngrid:\n  x: {range: [0, 8]}\n"
+                            "  kl_weight: [0, 0.5, 1]\n  seed: {replicates: 2}\ntask: {kind: probe}\n",
+                            "g.yaml", {}, registry());
+  REQUIRE(grown_r.spec);
+  SweepSpec grown = std::move(*grown_r.spec);
+  Grid gg(grown);
+  RunProvenance prov;
+  CHECK_THROWS_WITH(Store(grown, gg, {}, prov, registry()), Catch::Contains("different sweep"));
+  StoreOptions ext;
+  ext.extend = true;
+  Run r = run_sweep(grown, 2, ext);
+  CHECK(r.outcome.done == 48);
+  CHECK(r.outcome.done_now == 24);
+  auto f = metric_f(grown.output);
+  CHECK(f.size() == 48);
+}
