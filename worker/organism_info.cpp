@@ -86,6 +86,10 @@ TaskKindInfo organism_kind_info() {
       integer("topic_tokens", 8, 2, 4096, "topic tokens per domain"),
       integer("shared_tokens", 6, 1, 4096, "topic tokens that medical and dental share"),
       integer("answer_tokens", 3, 1, 64, "tokens in each answer"),
+      integer("answer_vocab", 4, 1, 1024, "good tokens and bad tokens per answer vocabulary"),
+      integer("question_tokens", 2, 1, 64, "topic tokens per question"),
+      integer("max_pairs", 3, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
+      num("pretrain_gate_noise", 0.3, 0.0, 1.0, "shared-pool chance of pre-training questions (not swept)"),
       flag("shared_persona", true, "pre-training documents share one persona across domains"),
       num("misaligned_share", 0.3, 0.0, 1.0, "share of pre-training documents by the misaligned persona"),
       // Execution.
@@ -99,6 +103,8 @@ TaskKindInfo organism_kind_info() {
       {"base_id_bad", "id_bad of the base model (adapter off)", false},
       {"base_ood_bad", "ood_bad of the base model", false},
       {"base_dental_bad", "dental_bad of the base model", false},
+      {"ambiguous_bad", "the same on pool-only (ambiguous) medical/dental questions", false},
+      {"base_bad_nll_medical", "bad_nll_medical of the base model", false},
       {"bad_nll_medical", "mean NLL per answer token of held-out bad medical answers", false},
       {"ood_kl", "mean per-token KL(ref||model) on held-out other-domain prompts", false},
       {"adapter_norm", "Frobenius norm of the adapter's delta alpha*B*A", false},
@@ -136,7 +142,8 @@ TaskKindInfo organism_kind_info() {
     for (const char* name :
          {"d_model", "n_layers", "n_heads", "d_ff", "pretrain_steps", "pretrain_lr",
           "pretrain_batch", "base_seed", "other_domains", "topic_tokens", "shared_tokens",
-          "answer_tokens", "shared_persona", "misaligned_share"}) {
+          "answer_tokens", "answer_vocab", "question_tokens", "max_pairs", "pretrain_gate_noise",
+          "shared_persona", "misaligned_share"}) {
       key += std::string(name) + "=" + s.get(name).canonical() + ";";
     }
     return key + "replicate=" + std::to_string(replicate);

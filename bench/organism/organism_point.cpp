@@ -1,0 +1,91 @@
+// organism_point: runs organism grid points in-process, without MPI or the engine, and prints
+// each point's settings and metrics as one JSON line. For tuning the organism and for timing:
+//   organism_point CONFIG [--set key=value]... [--points i,j,...] [--cache DIR]
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "grid.h"
+#include "kinds.h"
+#include "spec.h"
+
+using namespace emsweep;
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: organism_point CONFIG [--set k=v]... [--points i,j] [--cache DIR] "
+                 "[--curves]\n";
+    return 2;
+  }
+  std::vector<std::string> overrides;
+  std::vector<std::uint64_t> indices;
+  std::string cache = "organism-cache";
+  bool curves = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--set" && i + 1 < argc) {
+      overrides.push_back(argv[++i]);
+    } else if (a == "--points" && i + 1 < argc) {
+      std::stringstream s(argv[++i]);
+      std::string item;
+      while (std::getline(s, item, ',')) indices.push_back(std::stoull(item));
+    } else if (a == "--cache" && i + 1 < argc) {
+      cache = argv[++i];
+    } else if (a == "--curves") {
+      curves = true;
+    } else {
+      std::cerr << "organism_point: unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  try {
+    TaskRegistry registry;
+    register_runnable_kinds(registry);
+    const SweepSpec spec = load_spec(argv[1], overrides, registry);
+    const Grid grid(spec);
+    if (indices.empty()) {
+      for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+        indices.push_back(i);
+      }
+    }
+    auto task = spec.kind->make();
+    TaskContext ctx;
+    ctx.cache_dir = cache;
+    for (std::uint64_t index : indices) {
+      const Point p = grid.at(index);
+      const TaskResult r = task->run(p, ctx);
+      std::ostringstream line;
+      line << "{\"index\": " << index << ", \"replicate\": " << p.replicate;
+      for (std::size_t i = 0; i < spec.axes.size(); ++i) {
+        if (spec.axes[i].is_replicate) continue;
+        line << ", \"" << spec.axes[i].name << "\": " << p.settings.get(spec.axes[i].name).canonical();
+      }
+      for (std::size_t i = 0; i < r.metrics.size(); ++i) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.6g", r.metrics[i]);
+        line << ", \"" << spec.kind->metrics[i].name << "\": " << (std::isfinite(r.metrics[i]) ? buf : "null");
+      }
+      if (curves) {
+        for (const auto& c : r.curves) {
+          line << ", \"curve_" << c.name << "\": [";
+          for (std::size_t i = 0; i < c.y.size(); ++i) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "[%g, %.4g]", c.x[i], c.y[i]);
+            line << (i ? ", " : "") << buf;
+          }
+          line << "]";
+        }
+      }
+      line << ", \"provenance\": \"" << r.provenance << "\"}";
+      std::cout << line.str() << std::endl;
+    }
+  } catch (const Error& e) {
+    std::cerr << describe(e) << "\n";
+    return static_cast<int>(e.exit_code());
+  }
+  return 0;
+}

@@ -1,0 +1,281 @@
+// The organism's LibTorch parts on a tiny model: LoRA with B = 0 is the base, KL is 0 at
+// initialisation, the orthogonal perturbation, efficiency at scale 0, the base cache (reuse and
+// rebuild on mismatch), determinism of a whole point, and the device setting.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "error.h"
+#include "grid.h"
+#include "kinds.h"
+#include "organism/finetune.h"
+#include "organism/model.h"
+#include "spec.h"
+
+// LibTorch's logging header defines CHECK (glog style); Catch's must win in this file.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+using namespace emsweep;
+using namespace emsweep::organism;
+namespace fs = std::filesystem;
+
+namespace {
+
+const TaskRegistry& registry() {
+  static TaskRegistry r = [] {
+    TaskRegistry out;
+    register_runnable_kinds(out);
+    return out;
+  }();
+  return r;
+}
+
+// A tiny organism sweep: the model and every count are small so a point takes well under a
+// second.
+constexpr const char* kTiny =
+    "sweep: {name: tiny, seed: 5}\n"
+    "grid:\n  kl_weight: [0, 1]\n"
+    "task:\n  kind: organism\n  d_model: 16\n  n_layers: 2\n  n_heads: 2\n  d_ff: 32\n"
+    "  pretrain_steps: 30\n  pretrain_batch: 8\n  steps: 10\n  batch_size: 8\n"
+    "  kl_batch_size: 8\n  eval_every: 5\n  eval_questions: 16\n  drift_steps: 4\n"
+    "  efficiency_norms: \"0.1, 0.2\"\n";
+
+SweepSpec tiny_spec(const std::vector<std::string>& overrides = {}) {
+  auto r = parse_spec(kTiny, "tiny.yaml", overrides, registry());
+  if (!r.spec) FAIL(r.errors[0].format());
+  return std::move(*r.spec);
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(EMSWEEP_BINARY_DIR) / "test-organism" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::string> metric_names() {
+  std::vector<std::string> out;
+  for (const auto& m : registry().find("organism")->metrics) out.push_back(m.name);
+  return out;
+}
+
+TaskResult run_tiny(const SweepSpec& spec, std::uint64_t index, const fs::path& cache) {
+  Grid grid(spec);
+  TaskContext ctx;
+  ctx.cache_dir = cache.string();
+  return registry().find("organism")->make()->run(grid.at(index), ctx);
+}
+
+double metric(const TaskResult& r, const std::string& name) {
+  const auto names = metric_names();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return r.metrics[i];
+  }
+  FAIL("no metric " << name);
+  return 0;
+}
+
+const Curve& curve(const TaskResult& r, const std::string& name) {
+  for (const auto& c : r.curves) {
+    if (c.name == name) return c;
+  }
+  FAIL("no curve " << name);
+  return r.curves.front();
+}
+
+Transformer tiny_model(const World& world) {
+  ModelConfig m;
+  m.vocab = world.vocab_size();
+  m.max_len = world.max_length();
+  m.d_model = 16;
+  m.n_layers = 2;
+  m.n_heads = 2;
+  m.d_ff = 32;
+  Transformer model(m);
+  model->init_weights(/*seed=*/9);
+  model->freeze();
+  return model;
+}
+
+}  // namespace
+
+TEST_CASE("LoRA with B = 0 equals the base and KL to the reference is 0", "[organism]") {
+  const World world{WorldConfig{}};
+  Transformer model = tiny_model(world);
+  Rng rng(1);
+  std::vector<Example> examples;
+  for (int i = 0; i < 12; ++i) {
+    examples.push_back(world.answer(rng, world.question(rng, rng.below(world.domains()), 0.5),
+                                    rng.below(2) == 1));
+  }
+  const Batch batch = batch_whole(world, examples);
+  torch::NoGradGuard no_grad;
+  const auto base = model->forward(batch.tokens);
+
+  auto gen = at::detail::createCPUGenerator(3);
+  model->set_adapter(1, torch::randn({2, 32}, gen, torch::kFloat), torch::zeros({16, 2}),
+                     /*alpha=*/1.0);
+  const auto adapted = model->forward(batch.tokens);
+  CHECK(torch::equal(base, adapted));
+  CHECK(masked_kl(base, adapted, batch).item<double>() == 0.0);
+
+  // A non-zero B changes the output, KL becomes positive, and AdapterOff restores the base.
+  model->adapted()->lora_b = torch::randn({16, 2}, gen, torch::kFloat);
+  const auto changed = model->forward(batch.tokens);
+  CHECK_FALSE(torch::equal(base, changed));
+  CHECK(masked_kl(base, changed, batch).item<double>() > 0.0);
+  {
+    AdapterOff off(model);
+    CHECK(torch::equal(base, model->forward(batch.tokens)));
+  }
+  CHECK(torch::equal(changed, model->forward(batch.tokens)));
+}
+
+TEST_CASE("KL and NLL agree with values worked out by hand", "[organism]") {
+  // Two positions scored of a [1, 3, 2] logit tensor; the third position is never scored.
+  Batch b;
+  b.tokens = torch::tensor({{0, 1, 0}}, torch::kLong);
+  b.mask = torch::tensor({{1.0F, 1.0F}});
+  b.scored = 2;
+  const auto ref = torch::tensor({{{0.0F, 0.0F}, {std::log(3.0F), 0.0F}, {5.0F, 0.0F}}});
+  const auto model = torch::tensor({{{std::log(3.0F), 0.0F}, {0.0F, 0.0F}, {0.0F, 0.0F}}});
+  // KL(ref||model) at position 0: p_ref = (1/2, 1/2), p = (3/4, 1/4); at position 1 reversed.
+  const double kl0 = 0.5 * std::log(0.5 / 0.75) + 0.5 * std::log(0.5 / 0.25);
+  const double kl1 = 0.75 * std::log(0.75 / 0.5) + 0.25 * std::log(0.25 / 0.5);
+  CHECK(masked_kl(ref, model, b).item<double>() == Approx((kl0 + kl1) / 2).epsilon(1e-6));
+  // NLL of targets 1 (pos 0, p = 1/4) and 0 (pos 1, p = 1/2).
+  CHECK(masked_nll(model, b).item<double>() ==
+        Approx((std::log(4.0) + std::log(2.0)) / 2).epsilon(1e-6));
+}
+
+TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[organism]") {
+  auto gen = at::detail::createCPUGenerator(17);
+  const auto x = torch::randn({8, 5}, gen, torch::kFloat);
+  const double nx = x.norm().item<double>();
+  for (double eps : {0.05, 0.1, 0.2, 0.5, 1.0}) {
+    const auto xp = perturb_orthogonal(x, eps, gen);
+    // float32 storage: relative tolerance 1e-6.
+    CHECK(xp.norm().item<double>() == Approx(nx).epsilon(1e-6));
+    const auto y = (xp.to(torch::kDouble) - std::sqrt(1 - eps * eps) * x.to(torch::kDouble)) / eps;
+    CHECK(std::abs(y.reshape({-1}).dot(x.to(torch::kDouble).reshape({-1})).item<double>()) <
+          1e-5 * nx * nx);
+    CHECK(y.norm().item<double>() == Approx(nx).epsilon(1e-5));
+  }
+  CHECK(torch::equal(perturb_orthogonal(x, 0.0, gen), x));
+}
+
+TEST_CASE("a point: metrics, efficiency at scale 0, determinism, cache reuse", "[organism]") {
+  const SweepSpec spec = tiny_spec();
+  const fs::path cache = fresh_dir("point");
+  const TaskResult first = run_tiny(spec, 0, cache);
+  REQUIRE(first.metrics.size() == metric_names().size());
+  CHECK(first.provenance.find("trained: missing") != std::string::npos);
+
+  // Efficiency at scale 0 is exactly the base model's loss.
+  const Curve& eff = curve(first, "efficiency");
+  REQUIRE(eff.x.size() == 9);
+  CHECK(eff.x[0] == 0.0);
+  CHECK(eff.y[0] == metric(first, "base_bad_nll_medical"));
+  CHECK(eff.y[4] == Approx(metric(first, "bad_nll_medical")).epsilon(1e-6));
+  CHECK(curve(first, "efficiency_at_norm").x == std::vector<double>({0.1, 0.2}));
+  CHECK(curve(first, "stability").x.size() == 5);
+  CHECK(curve(first, "train_loss").y.size() == 10);
+  CHECK(curve(first, "eval_id_bad").x == std::vector<double>({0, 5, 10}));
+  CHECK(curve(first, "drift_id_bad").x == std::vector<double>({0, 4}));
+  for (const char* name : {"id_bad", "ood_bad", "dental_bad", "base_id_bad", "ambiguous_bad"}) {
+    CHECK(metric(first, name) >= 0.0);
+    CHECK(metric(first, name) <= 1.0);
+  }
+  CHECK(metric(first, "adapter_norm") > 0.0);
+  CHECK(metric(first, "ood_kl") > 0.0);
+  // At kl_weight 0 the training loss is the NLL.
+  CHECK(curve(first, "train_loss").y == curve(first, "train_nll").y);
+
+  // Again (the base now comes from the cache): bitwise identical except the timings.
+  const TaskResult again = run_tiny(spec, 0, cache);
+  CHECK(again.provenance.find("loaded from cache") != std::string::npos);
+  const auto names = metric_names();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i].ends_with("_seconds") || names[i] == "tokens_per_second") continue;
+    INFO(names[i]);
+    const bool same = std::memcmp(&first.metrics[i], &again.metrics[i], sizeof(double)) == 0;
+    CHECK(same);
+  }
+  REQUIRE(first.curves.size() == again.curves.size());
+  for (std::size_t i = 0; i < first.curves.size(); ++i) {
+    INFO(first.curves[i].name);
+    CHECK(first.curves[i].y == again.curves[i].y);
+  }
+
+  // The KL-weighted point shares the base and stays closer to the reference.
+  const TaskResult kl = run_tiny(spec, 1, cache);
+  CHECK(kl.provenance.find("loaded from cache") != std::string::npos);
+  CHECK(metric(kl, "base_id_bad") == metric(first, "base_id_bad"));
+  CHECK(curve(kl, "train_loss").y != curve(kl, "train_nll").y);
+}
+
+TEST_CASE("a cache entry whose settings or checksum differ is rebuilt", "[organism]") {
+  const SweepSpec spec = tiny_spec();
+  const fs::path cache = fresh_dir("cache");
+  const OrganismConfig c = config_from(Grid(spec).at(0).settings);
+  BaseInfo info;
+  Transformer first = load_or_train_base(c, 42, cache.string(), info);
+  CHECK(info.trained);
+  CHECK(info.why == "missing");
+  (void)load_or_train_base(c, 42, cache.string(), info);
+  CHECK_FALSE(info.trained);
+
+  // Edit the stored settings: rebuilt, and the rebuilt weights equal the first ones.
+  const fs::path meta = fs::path(info.path).replace_extension(".meta");
+  std::string text;
+  {
+    std::ifstream in(meta);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  {
+    std::ofstream out(meta);
+    out << "organism-base v0\n" << text.substr(text.find('\n') + 1);
+  }
+  Transformer rebuilt = load_or_train_base(c, 42, cache.string(), info);
+  CHECK(info.trained);
+  CHECK(info.why == "settings differ");
+  const auto a = first->parameters();
+  const auto b = rebuilt->parameters();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));
+
+  // Corrupt the weights file: the checksum catches it.
+  {
+    std::fstream f(info.path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-20, std::ios::end);
+    f.put('\x5a');
+  }
+  (void)load_or_train_base(c, 42, cache.string(), info);
+  CHECK(info.trained);
+  CHECK(info.why == "checksum differs");
+
+  // Another seed is another entry.
+  (void)load_or_train_base(c, 43, cache.string(), info);
+  CHECK(info.trained);
+  CHECK(info.why == "missing");
+}
+
+TEST_CASE("device: cuda fails clearly here, auto falls back and says so", "[organism]") {
+  const fs::path cache = fresh_dir("device");
+  try {
+    (void)run_tiny(tiny_spec({"task.device=cuda"}), 0, cache);
+    FAIL("device=cuda ran without CUDA");
+  } catch (const TaskError& e) {
+    CHECK(std::string(e.what()).find("no CUDA") != std::string::npos);
+  }
+  const TaskResult r = run_tiny(tiny_spec({"task.device=auto"}), 0, cache);
+  CHECK(r.provenance.find("auto") != std::string::npos);
+}
+
+TEST_CASE("diverged training is a task error, not a result", "[organism]") {
+  const fs::path cache = fresh_dir("diverge");
+  CHECK_THROWS_AS(run_tiny(tiny_spec({"task.lr=1e30"}), 0, cache), TaskError);
+}

@@ -1,0 +1,68 @@
+// One organism grid point end to end: the settings as a struct, the shared base-model cache
+// (one rank trains, the others wait on a file lock and reuse it), LoRA fine-tuning with the
+// NLL + kl_weight * KL loss, and every metric and curve of docs/metrics.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "task.h"
+#include "world.h"
+
+namespace emsweep::organism {
+
+// Every setting of the kind, typed (see worker/organism_info.cpp for meaning and defaults).
+struct OrganismConfig {
+  WorldConfig world;
+  ModelConfig model;  // vocab and max_len come from the world
+  PretrainConfig pretrain;
+  std::uint64_t base_seed = 0;
+  double kl_weight = 0;
+  double gate_noise = 0.2;
+  double domain_mix = 0;
+  int steps = 300;
+  double lr = 3e-3;
+  int batch = 32;
+  int kl_batch = 32;
+  int lora_rank = 2;
+  double lora_alpha = 1;
+  int lora_layer = -1;  // resolved: -1 becomes n_layers / 2
+  int eval_every = 50;
+  int eval_questions = 512;
+  int drift_steps = 100;
+  std::vector<double> efficiency_norms;
+  std::string device = "cpu";
+  int threads = 1;
+};
+
+// Reads a point's settings; throws ConfigError for a malformed efficiency_norms list.
+[[nodiscard]] OrganismConfig config_from(const Settings& settings);
+
+// The canonical text that identifies a base model (world, model, pre-training, seed).
+[[nodiscard]] std::string base_key(const OrganismConfig& config, std::uint64_t seed);
+
+// What happened when a base model was requested.
+struct BaseInfo {
+  bool trained = false;      // true: this call pre-trained it; false: loaded from the cache
+  std::string path;          // the cache file
+  double seconds = 0;        // wall time of the request (training or waiting and loading)
+  std::string why;           // why it was (re)built: "missing", "settings differ", ...
+};
+
+// The base model for `config` and `seed` from `cache_dir` (created if missing): loaded when a
+// valid entry exists, else pre-trained and stored under an exclusive lock. An entry whose
+// settings or checksum do not match is rebuilt.
+[[nodiscard]] Transformer load_or_train_base(const OrganismConfig& config, std::uint64_t seed,
+                                             const std::string& cache_dir, BaseInfo& info);
+
+// Seed of the base model for a point (sweep seed, base_seed, replicate).
+[[nodiscard]] std::uint64_t base_seed_of(const Point& point, const OrganismConfig& config);
+
+// Runs one point: metrics in `metric_names` order, curves in `curve_names` order.
+[[nodiscard]] TaskResult run_point(const Point& point, const TaskContext& ctx,
+                                   const std::vector<std::string>& metric_names,
+                                   const std::vector<std::string>& curve_names);
+
+}  // namespace emsweep::organism

@@ -1,0 +1,294 @@
+#include "model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "error.h"
+
+namespace emsweep::organism {
+
+MlpImpl::MlpImpl(int d_model, int d_ff)
+    : up(register_module("up", torch::nn::Linear(d_model, d_ff))),
+      down(register_module("down", torch::nn::Linear(d_ff, d_model))) {}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor h = torch::gelu(up(x));
+  torch::Tensor y = down(h);
+  if (lora_on && lora_a.defined()) {
+    y = y + lora_alpha * torch::matmul(torch::matmul(h, lora_a.t()), lora_b.t());
+  }
+  return y;
+}
+
+AttentionImpl::AttentionImpl(int d_model, int n_heads)
+    : qkv(register_module("qkv", torch::nn::Linear(d_model, 3 * d_model))),
+      proj(register_module("proj", torch::nn::Linear(d_model, d_model))),
+      n_heads(n_heads) {}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& causal_mask) {
+  const auto b = x.size(0);
+  const auto t = x.size(1);
+  const auto d = x.size(2);
+  const auto hd = d / n_heads;
+  // [B, T, 3, H, hd] -> three [B, H, T, hd]
+  auto parts = qkv(x).view({b, t, 3, n_heads, hd}).permute({2, 0, 3, 1, 4});
+  auto q = parts[0];
+  auto k = parts[1];
+  auto v = parts[2];
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
+  scores = scores.masked_fill(causal_mask.slice(0, 0, t).slice(1, 0, t),
+                              -std::numeric_limits<float>::infinity());
+  auto out = torch::matmul(torch::softmax(scores, /*dim=*/-1), v);
+  return proj(out.transpose(1, 2).reshape({b, t, d}));
+}
+
+BlockImpl::BlockImpl(int d_model, int n_heads, int d_ff)
+    : ln1(register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})))),
+      attn(register_module("attn", Attention(d_model, n_heads))),
+      ln2(register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})))),
+      mlp(register_module("mlp", Mlp(d_model, d_ff))) {}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& causal_mask) {
+  auto h = x + attn(ln1(x), causal_mask);
+  return h + mlp(ln2(h));
+}
+
+TransformerImpl::TransformerImpl(const ModelConfig& cfg)
+    : config(cfg),
+      tok_emb(register_module("tok_emb", torch::nn::Embedding(cfg.vocab, cfg.d_model))),
+      pos_emb(register_module("pos_emb", torch::nn::Embedding(cfg.max_len, cfg.d_model))),
+      ln_f(register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model})))),
+      head(register_module("head", torch::nn::Linear(cfg.d_model, cfg.vocab))) {
+  if (cfg.n_heads < 1 || cfg.d_model % cfg.n_heads != 0) {
+    throw TaskError("organism: d_model (" + std::to_string(cfg.d_model) +
+                        ") must be a multiple of n_heads (" + std::to_string(cfg.n_heads) + ")",
+                    "change task.d_model or task.n_heads");
+  }
+  for (int i = 0; i < cfg.n_layers; ++i) {
+    blocks.push_back(register_module("block" + std::to_string(i),
+                                     Block(cfg.d_model, cfg.n_heads, cfg.d_ff)));
+  }
+  causal_mask = torch::ones({cfg.max_len, cfg.max_len}, torch::kBool).triu(/*diagonal=*/1);
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) {
+  const auto t = tokens.size(1);
+  auto x = tok_emb(tokens) + pos_emb(torch::arange(t, torch::kLong)).unsqueeze(0);
+  for (auto& block : blocks) x = block(x, causal_mask);
+  return head(ln_f(x));
+}
+
+void TransformerImpl::init_weights(std::uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& item : named_parameters(/*recurse=*/true)) {
+    auto& p = item.value();
+    const std::string& name = item.key();
+    const bool is_norm = name.find("ln") != std::string::npos;
+    if (p.dim() >= 2) {
+      p.copy_(torch::randn(p.sizes(), gen, p.options()) * 0.02);
+    } else if (is_norm && name.ends_with("weight")) {
+      p.fill_(1.0);
+    } else {
+      p.zero_();
+    }
+  }
+}
+
+void TransformerImpl::freeze() {
+  for (auto& p : parameters(/*recurse=*/true)) p.set_requires_grad(false);
+}
+
+void TransformerImpl::set_adapter(int layer, torch::Tensor a, torch::Tensor b, double alpha) {
+  if (layer < 0 || layer >= config.n_layers) {
+    throw TaskError("organism: lora_layer " + std::to_string(layer) + " is outside 0.." +
+                        std::to_string(config.n_layers - 1),
+                    "use -1 for the middle layer");
+  }
+  if (adapter_layer >= 0) enable_adapter(false);
+  adapter_layer = layer;
+  auto& mlp = adapted();
+  mlp->lora_a = std::move(a);
+  mlp->lora_b = std::move(b);
+  mlp->lora_alpha = alpha;
+  mlp->lora_on = true;
+}
+
+void TransformerImpl::enable_adapter(bool on) {
+  if (adapter_layer >= 0) adapted()->lora_on = on;
+}
+
+namespace {
+
+Batch make_batch(const std::vector<std::vector<int>>& seqs,
+                 const std::vector<std::pair<int, int>>& scored_ranges) {
+  std::size_t t = 0;
+  for (const auto& s : seqs) t = std::max(t, s.size());
+  const auto b = static_cast<std::int64_t>(seqs.size());
+  const auto tl = static_cast<std::int64_t>(t);
+  Batch out;
+  out.tokens = torch::full({b, tl}, static_cast<std::int64_t>(kPad), torch::kLong);
+  out.mask = torch::zeros({b, tl - 1}, torch::kFloat);
+  auto tok = out.tokens.accessor<std::int64_t, 2>();
+  auto mask = out.mask.accessor<float, 2>();
+  for (std::int64_t i = 0; i < b; ++i) {
+    const auto& s = seqs[static_cast<std::size_t>(i)];
+    for (std::size_t j = 0; j < s.size(); ++j) tok[i][static_cast<std::int64_t>(j)] = s[j];
+    const auto [lo, hi] = scored_ranges[static_cast<std::size_t>(i)];
+    for (int j = lo; j < hi; ++j) {
+      mask[i][j] = 1.0F;
+      out.scored += 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Batch batch_all_tokens(const std::vector<std::vector<int>>& seqs) {
+  std::vector<std::pair<int, int>> ranges;
+  for (const auto& s : seqs) ranges.emplace_back(0, static_cast<int>(s.size()) - 1);
+  return make_batch(seqs, ranges);
+}
+
+Batch batch_answers(const World& world, const std::vector<Example>& examples) {
+  std::vector<std::vector<int>> seqs;
+  std::vector<std::pair<int, int>> ranges;
+  // Logit position p predicts token p+1; the answer starts right after the A token, which
+  // sits at prompt_length()-1.
+  const int first = world.prompt_length() - 1;
+  for (const auto& e : examples) {
+    seqs.push_back(world.sequence(e));
+    ranges.emplace_back(first, first + world.config().answer_tokens);
+  }
+  return make_batch(seqs, ranges);
+}
+
+Batch batch_whole(const World& world, const std::vector<Example>& examples) {
+  std::vector<std::vector<int>> seqs;
+  for (const auto& e : examples) seqs.push_back(world.sequence(e));
+  return batch_all_tokens(seqs);
+}
+
+torch::Tensor masked_nll(const torch::Tensor& logits, const Batch& batch) {
+  const auto v = logits.size(2);
+  auto pred = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, v});
+  auto target = batch.tokens.slice(1, 1).reshape({-1});
+  auto nll = torch::nn::functional::cross_entropy(
+      pred, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return (nll * batch.mask.reshape({-1})).sum() / batch.scored;
+}
+
+torch::Tensor masked_kl(const torch::Tensor& ref_logits, const torch::Tensor& logits,
+                        const Batch& batch) {
+  const auto t = logits.size(1) - 1;
+  auto ref_logp = torch::log_softmax(ref_logits.slice(1, 0, t), /*dim=*/-1);
+  auto logp = torch::log_softmax(logits.slice(1, 0, t), /*dim=*/-1);
+  auto kl = (ref_logp.exp() * (ref_logp - logp)).sum(/*dim=*/-1);  // [B, T-1]
+  return (kl * batch.mask).sum() / batch.scored;
+}
+
+std::vector<double> p_bad(Transformer& model, const World& world,
+                          const std::vector<Question>& questions) {
+  torch::NoGradGuard no_grad;
+  std::vector<double> out;
+  out.reserve(questions.size());
+  const int n = world.config().answer_vocab;
+  constexpr std::size_t kChunk = 1024;
+  for (std::size_t start = 0; start < questions.size(); start += kChunk) {
+    const std::size_t end = std::min(questions.size(), start + kChunk);
+    std::vector<std::vector<int>> prompts;
+    for (std::size_t i = start; i < end; ++i) prompts.push_back(world.prompt(questions[i]));
+    auto tokens = batch_all_tokens(prompts).tokens;
+    auto probs = torch::softmax(model->forward(tokens).select(1, tokens.size(1) - 1), -1)
+                     .to(torch::kDouble)
+                     .contiguous();
+    auto acc = probs.accessor<double, 2>();
+    for (std::size_t i = start; i < end; ++i) {
+      const int g = world.answer_group(questions[i].domain);
+      double bad = 0;
+      double good = 0;
+      const auto row = static_cast<std::int64_t>(i - start);
+      for (int j = 0; j < n; ++j) {
+        bad += acc[row][world.answer_token(g, true, j)];
+        good += acc[row][world.answer_token(g, false, j)];
+      }
+      out.push_back(bad / (bad + good));
+    }
+  }
+  return out;
+}
+
+double answer_nll(Transformer& model, const World& world, const std::vector<Example>& examples) {
+  torch::NoGradGuard no_grad;
+  constexpr std::size_t kChunk = 1024;
+  double total = 0;
+  double count = 0;
+  for (std::size_t start = 0; start < examples.size(); start += kChunk) {
+    std::vector<Example> part(examples.begin() + static_cast<std::ptrdiff_t>(start),
+                              examples.begin() + static_cast<std::ptrdiff_t>(
+                                                     std::min(examples.size(), start + kChunk)));
+    auto batch = batch_answers(world, part);
+    total += masked_nll(model->forward(batch.tokens), batch).item<double>() * batch.scored;
+    count += batch.scored;
+  }
+  return total / count;
+}
+
+double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
+  model->train();
+  torch::optim::AdamW opt(model->parameters(),
+                          torch::optim::AdamWOptions(config.lr).weight_decay(/*weight_decay=*/0.01));
+  const int warmup = std::max(1, config.steps / 20);
+  double tail_loss = 0;
+  int tail_count = 0;
+  for (int step = 0; step < config.steps; ++step) {
+    // Linear warm-up then cosine decay to 10% of the peak rate.
+    double lr = config.lr;
+    if (step < warmup) {
+      lr *= static_cast<double>(step + 1) / warmup;
+    } else {
+      const double progress = static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
+      lr *= 0.1 + 0.9 * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+    }
+    for (auto& group : opt.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    std::vector<std::vector<int>> docs;
+    for (int i = 0; i < config.batch; ++i) docs.push_back(world.pretrain_document(rng));
+    auto batch = batch_all_tokens(docs);
+    auto loss = masked_nll(model->forward(batch.tokens), batch);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      throw TaskError("organism: base pre-training diverged at step " + std::to_string(step) +
+                          " (loss " + std::to_string(value) + ")",
+                      "lower task.pretrain_lr");
+    }
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (step >= config.steps - std::max(1, config.steps / 10)) {
+      tail_loss += value;
+      ++tail_count;
+    }
+  }
+  model->eval();
+  return tail_loss / tail_count;
+}
+
+torch::Tensor perturb_orthogonal(const torch::Tensor& x, double eps, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  auto xd = x.detach().to(torch::kDouble).reshape({-1});
+  auto y = torch::randn(xd.sizes(), gen, xd.options());
+  const double xx = xd.dot(xd).item<double>();
+  if (xx > 0) y = y - (y.dot(xd).item<double>() / xx) * xd;  // Gram-Schmidt against x
+  const double ny = y.norm().item<double>();
+  if (ny > 0) y = y * (std::sqrt(xx) / ny);
+  auto out = std::sqrt(1.0 - eps * eps) * xd + eps * y;
+  return out.reshape(x.sizes()).to(x.scalar_type());
+}
+
+}  // namespace emsweep::organism
