@@ -46,6 +46,7 @@ std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>> ends(const Gri
 
 std::string human_seconds(double s) {
   if (!std::isfinite(s)) return "?";
+  if (s == 0) return "0 s";
   if (s < 1e-3) return fmt::format("{:.0f} us", s * 1e6);
   if (s < 1) return fmt::format("{:.0f} ms", s * 1000);
   if (s < 60) return fmt::format("{:.1f} s", s);
