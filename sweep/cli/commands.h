@@ -24,6 +24,11 @@ void add_plan_command(CLI::App& app, Context& ctx);
 void add_status_command(CLI::App& app, Context& ctx);
 // `emsweep run`: replaces this process with emsweep-run (MPI and LibTorch).
 void add_run_command(CLI::App& app, Context& ctx);
+// `emsweep summary`, `plot`, `report`, `export`: the analysis commands (emsweep::analysis).
+void add_summary_command(CLI::App& app, Context& ctx);
+void add_plot_command(CLI::App& app, Context& ctx);
+void add_report_command(CLI::App& app, Context& ctx);
+void add_export_command(CLI::App& app, Context& ctx);
 // `emsweep slurm`: writes a ready sbatch file for a config.
 void add_slurm_command(CLI::App& app, Context& ctx);
 

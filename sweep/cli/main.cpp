@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("emsweep ") + version() + " (" + git_commit() + ")");
   cli::add_plan_command(app, ctx);
   cli::add_run_command(app, ctx);
+  cli::add_summary_command(app, ctx);
+  cli::add_plot_command(app, ctx);
+  cli::add_report_command(app, ctx);
+  cli::add_export_command(app, ctx);
   cli::add_slurm_command(app, ctx);
   cli::add_status_command(app, ctx);
   try {

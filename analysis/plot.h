@@ -1,0 +1,87 @@
+// Figures with gnuplot (PNG via pngcairo, SVG): a heatmap of a metric over two axes, a metric
+// against one axis with a line and 95% CI band per value of another, and per-point curves
+// overlaid by group. Each figure's gnuplot script (data included) is kept next to it as
+// PREFIX.gp, so a figure can be restyled and redrawn with `gnuplot PREFIX.gp`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "results.h"
+#include "select.h"
+
+namespace emsweep::analysis {
+
+// What every figure shares.
+struct FigureOptions {
+  std::string output;         // path without extension; PREFIX.png, PREFIX.svg, PREFIX.gp
+  std::string title;          // "" = a title made from the spec
+  std::vector<Filter> where;  // points to use
+  bool png = true;            // write PREFIX.png
+  bool svg = true;            // write PREFIX.svg
+  int width = 900;            // pixels
+  int height = 600;           // pixels
+};
+
+// How an axis maps to the page.
+enum class Scale { kAuto, kLinear, kLog, kCategory };
+
+// A metric over two axes, averaged over everything else.
+struct HeatmapSpec {
+  std::string metric;
+  std::string x;
+  std::string y;
+};
+
+// A metric against one axis; one line with a 95% CI band per value of `series` (if set).
+struct LineSpec {
+  std::string metric;
+  std::string x;
+  std::string series;            // "" = one line over all points
+  Scale x_scale = Scale::kAuto;  // auto: log for positive values over >= 2 decades,
+                                 // categories when such values include 0, else linear
+};
+
+// A named set of points, e.g. {"general (kl_weight=0)", kl_weight=0}.
+struct CurveGroup {
+  std::string label;
+  std::vector<Filter> filters;
+};
+
+// Every point's curve `curve`, coloured by group, with each group's mean curve on top.
+struct CurvesSpec {
+  std::string curve;
+  std::vector<CurveGroup> groups;  // empty: by `by`, else the default groups
+  std::string by;                  // group by the values of this axis
+  bool log_x = false;
+  bool log_y = false;
+};
+
+// What was drawn.
+struct Figure {
+  std::vector<std::string> files;   // written images (PNG, SVG) and the .gp script
+  std::vector<std::string> series;  // titles of the drawn series, in order
+  std::string title;
+  std::size_t points_used = 0;      // done points that contributed
+  std::size_t failed_excluded = 0;  // failed points among those selected (not drawn)
+  std::string note;                 // what a reader should know (e.g. missing cells)
+};
+
+// Draws a heatmap; throws ConfigError for unknown names, Error when nothing can be drawn.
+Figure plot_heatmap(const Results& r, const HeatmapSpec& spec, const FigureOptions& options);
+// Draws lines with CI bands.
+Figure plot_line(const Results& r, const LineSpec& spec, const FigureOptions& options);
+// Draws overlaid curves.
+Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions& options);
+
+// The default curve groups: kl_weight = 0 ("general") against kl_weight > 0 ("narrow") when
+// the file has such an axis with both, else one group per value of the first axis that
+// varies, else one group of every point.
+[[nodiscard]] std::vector<CurveGroup> default_curve_groups(const Results& r,
+                                                           const std::vector<Filter>& where);
+
+// Runs gnuplot on `script_path`; throws EnvironmentError when gnuplot cannot be started and
+// Error (with gnuplot's messages) when it fails. EMSWEEP_GNUPLOT overrides the program.
+void run_gnuplot(const std::string& script_path);
+
+}  // namespace emsweep::analysis
