@@ -16,7 +16,7 @@
 namespace emsweep {
 namespace {
 
-constexpr std::size_t kMaxInputBytes = 16u << 20;    // refuse configs over 16 MiB
+constexpr std::size_t kMaxInputBytes = 1u << 20;     // refuse configs over 1 MiB (yaml-cpp needs ~90x)
 constexpr int kMaxNesting = 64;                      // deepest bracket/indent nesting accepted
 constexpr std::int64_t kMaxAxisValues = 10'000'000;  // values one axis may expand to
 constexpr std::size_t kMaxErrors = 200;              // stop collecting after this many
@@ -330,6 +330,18 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       if (setting != nullptr) {
         c.error(node, key,
                 "'" + name + "' is a task setting; replicates need an axis name of their own",
+                "write e.g. seed: {replicates: 3}");
+        return std::nullopt;
+      }
+      // The name is free text only here: keep it a plain identifier, so that it survives
+      // the resolved YAML and HDF5 attributes unchanged (fuzzing found invalid UTF-8 that the
+      // YAML emitter rewrote, which changed the config hash on resume).
+      bool plain = !name.empty() && name.size() <= 64 &&
+                   std::all_of(name.begin(), name.end(), [](char ch) {
+                     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                   });
+      if (!plain) {
+        c.error(node, key, "a replicates axis name must be letters, digits or '_' (at most 64)",
                 "write e.g. seed: {replicates: 3}");
         return std::nullopt;
       }
@@ -722,7 +734,7 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   Checker c(source, parsed_overrides);
 
   if (text.size() > kMaxInputBytes) {
-    c.error_at(YAML::Mark::null_mark(), "", "the config is larger than 16 MiB",
+    c.error_at(YAML::Mark::null_mark(), "", "the config is larger than 1 MiB",
                "a sweep spec is a few lines; generate large value lists with linspace/range");
     result.errors = std::move(c.errors());
     return result;

@@ -57,7 +57,7 @@ class In {
     std::uint32_t n = 0;
     if (!get(n) || (b_.size() - pos_) / sizeof(double) < n) return fail();
     v.resize(n);
-    std::memcpy(v.data(), b_.data() + pos_, n * sizeof(double));
+    if (n > 0) std::memcpy(v.data(), b_.data() + pos_, n * sizeof(double));  // data() may be null
     pos_ += n * sizeof(double);
     return true;
   }

@@ -222,6 +222,7 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
       {"duplicate values", S + "grid:\n  x: [0.1, 0.10000000000000001]\n" + T, 3, "grid.x", "appears twice"},
       {"replicates zero", S + "grid:\n  seed: {replicates: 0}\n" + T, 3, "grid.seed.replicates", "expected a count >= 1"},
       {"two replicate axes", S + "grid:\n  seed: {replicates: 2}\n  rep: {replicates: 2}\n" + T, 4, "grid.rep", "second replicates axis"},
+      {"replicates name not plain", S + "grid:\n  'my seed': {replicates: 2}\n" + T, 3, "grid.my seed", "letters, digits or '_'"},
       {"replicates on a setting", S + "grid:\n  x: {replicates: 2}\n" + T, 3, "grid.x", "replicates need an axis name"},
       {"zip unknown axis", S + "grid:\n  x: [1, 2]\n  y: [1, 2]\nzip:\n  - [x, z]\n" + T, 6, "zip[0]", "'z' is not a grid axis"},
       {"zip lengths differ", S + "grid:\n  x: [1, 2]\n  y: [1, 2, 3]\nzip:\n  - [x, y]\n" + T, 6, "zip[0]", "same length"},
@@ -239,6 +240,7 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
       {"nan value", S + "grid:\n  x: [.nan]\n" + T, 3, "grid.x[0]", "expected a finite number"},
       {"list value for number", S + "grid:\n  x: [[1, 2]]\n" + T, 3, "grid.x[0]", "expected a number, got a list"},
       {"nul byte", std::string("sweep: {name: t}\0", 17), 0, "", "NUL byte"},
+      {"over 1 MiB", S + T + "grid:\n  x: [" + std::string(1 << 20, '1') + "]\n", 0, "", "larger than 1 MiB"},
       {"deep nesting", S + "grid: {x: " + std::string(200, '[') + std::string(200, ']') + "}\n" + T, 0, "", "nests deeper"},
   };
   for (const auto& m : table) {
