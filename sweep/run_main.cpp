@@ -3,6 +3,7 @@
 // (no mpirun) it coordinates on the main thread and runs points on a worker thread.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -80,6 +81,16 @@ void print_summary(const RunOutcome& o, const SweepSpec& spec, double seconds) {
   } else if (o.failed > 0) {
     fmt::print(stderr, "[emsweep] see the failures with: emsweep status {}\n", spec.output);
   }
+}
+
+// The coordinator's own cost: CPU time against wall time, and peak memory.
+void print_coordinator_cost(double wall_seconds) {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  fmt::print(stderr, "[emsweep] coordinator: CPU {:.2f} s over {:.1f} s wall ({:.1f}%), peak memory {} MB\n",
+             cpu, wall_seconds, wall_seconds > 0 ? 100.0 * cpu / wall_seconds : 0.0, ru.ru_maxrss / 1024);
 }
 
 int run(int argc, char** argv, const Options& opt) {
@@ -194,7 +205,9 @@ int run(int argc, char** argv, const Options& opt) {
       mpi->abort(static_cast<int>(e.exit_code()));
     }
     store.reset();
-    print_summary(outcome, spec, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    print_summary(outcome, spec, wall);
+    if (!opt.quiet) print_coordinator_cost(wall);
     if (outcome.workers_busy) mpi->abort(static_cast<int>(outcome.code));
     return static_cast<int>(outcome.code);
   }
