@@ -22,6 +22,9 @@ struct Context {
 void add_plan_command(CLI::App& app, Context& ctx);
 // `emsweep status` and `emsweep repair`.
 void add_status_command(CLI::App& app, Context& ctx);
+// `emsweep kinds`: task kinds with settings, metrics, curves; and their Markdown tables.
+void add_kinds_command(CLI::App& app, Context& ctx);
+[[nodiscard]] std::string kinds_markdown(const TaskRegistry& registry);
 // `emsweep run`: replaces this process with emsweep-run (MPI and LibTorch).
 void add_run_command(CLI::App& app, Context& ctx);
 // `emsweep summary`, `plot`, `report`, `export`: the analysis commands (emsweep::analysis).
