@@ -108,8 +108,8 @@ TEST_CASE("LoRA with B = 0 equals the base and KL to the reference is 0", "[orga
   Rng rng(1);
   std::vector<Example> examples;
   for (int i = 0; i < 12; ++i) {
-    examples.push_back(world.answer(rng, world.question(rng, rng.below(world.domains()), 0.5),
-                                    rng.below(2) == 1));
+    examples.push_back(
+        world.answer(rng, world.question(rng, rng.below(world.domains()), 0.5), rng.below(2) == 1));
   }
   const Batch batch = batch_whole(world, examples);
   torch::NoGradGuard no_grad;

@@ -67,17 +67,17 @@ TaskKindInfo organism_kind_info() {
       integer("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
       integer("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
       num("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
-      integer("lora_layer", -1, -1, 1024, "layer whose MLP down-projection gets the adapter; -1 = middle"),
+      integer("lora_layer", -1, -1, 1024, "layer whose MLP down-projection gets the adapter; -1 = (n_layers-1)/2"),
       integer("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
-      integer("eval_questions", 512, 16, 1e6, "held-out questions per evaluation set"),
+      integer("eval_questions", 256, 16, 1e6, "held-out questions per evaluation set"),
       integer("drift_steps", 100, 0, 1e7, "steps with kl_weight = 0 after training (drift)"),
-      text("efficiency_norms", "", {}, "comma-separated absolute adapter norms to evaluate the loss at"),
+      text("efficiency_norms", "1,2,4", {}, "comma-separated absolute adapter norms to evaluate the loss at"),
       // The base model and its pre-training.
       integer("d_model", 64, 8, 4096, "transformer width"),
       integer("n_layers", 4, 1, 64, "transformer layers"),
       integer("n_heads", 4, 1, 64, "attention heads"),
       integer("d_ff", 256, 8, 65536, "MLP hidden width"),
-      integer("pretrain_steps", 3000, 1, 1e8, "pre-training steps of the base model"),
+      integer("pretrain_steps", 2000, 1, 1e8, "pre-training steps of the base model"),
       num("pretrain_lr", 3e-3, 0.0, std::nullopt, "pre-training learning rate (AdamW)", true),
       integer("pretrain_batch", 32, 1, 1e6, "pre-training documents per step"),
       integer("base_seed", 0, 0, 9e15, "seed of the base model (world and pre-training)"),
@@ -88,7 +88,7 @@ TaskKindInfo organism_kind_info() {
       integer("answer_tokens", 3, 1, 64, "tokens in each answer"),
       integer("answer_vocab", 4, 1, 1024, "good tokens and bad tokens per answer vocabulary"),
       integer("question_tokens", 2, 1, 64, "topic tokens per question"),
-      integer("max_pairs", 3, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
+      integer("max_pairs", 4, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
       num("pretrain_gate_noise", 0.3, 0.0, 1.0, "shared-pool chance of pre-training questions (not swept)"),
       flag("shared_persona", true, "pre-training documents share one persona across domains"),
       num("misaligned_share", 0.3, 0.0, 1.0, "share of pre-training documents by the misaligned persona"),
@@ -127,13 +127,16 @@ TaskKindInfo organism_kind_info() {
     const double d = static_cast<double>(s.integer("d_model"));
     const double layers = static_cast<double>(s.integer("n_layers"));
     const double per_example = 2.5e-8 * d * d * layers;
+    // Evaluation: ~60 passes over 5 held-out sets of eval_questions single-pair sequences.
+    const double eval = per_example * 60.0 * 5.0 * static_cast<double>(s.integer("eval_questions"));
     CostEstimate e;
-    e.seconds_per_point = per_example * static_cast<double>(
+    e.seconds_per_point = eval + per_example * static_cast<double>(
         (s.integer("steps") + s.integer("drift_steps")) *
         (s.integer("batch_size") + 2 * s.integer("kl_batch_size")));
-    e.setup_seconds = per_example * 3.0 * static_cast<double>(s.integer("pretrain_steps") *
-                                                               s.integer("pretrain_batch"));
-    e.basis = "per-example cost scaled from the d_model=64 benchmark";
+    // Pre-training documents are up to max_pairs pairs long and train every weight.
+    e.setup_seconds = per_example * 1.2 * static_cast<double>(s.integer("max_pairs")) *
+                      static_cast<double>(s.integer("pretrain_steps") * s.integer("pretrain_batch"));
+    e.basis = "per-example cost fitted to organism_point runs at d_model=64 (one core)";
     return e;
   };
   k.setup_key = [](const Settings& s, std::int64_t replicate) {

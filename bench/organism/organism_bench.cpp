@@ -45,9 +45,9 @@ void write_raw(const std::filesystem::path& path, const torch::Tensor& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> opt = {{"d", "64"},     {"layers", "4"}, {"heads", "4"},
-                                            {"ff", "256"},   {"batch", "32"}, {"steps", "200"},
-                                            {"out", "bench-out"}, {"max_pairs", "3"}};
+  std::map<std::string, std::string> opt = {
+      {"d", "64"},     {"layers", "4"},  {"heads", "4"},       {"ff", "256"},
+      {"batch", "32"}, {"steps", "200"}, {"out", "bench-out"}, {"max_pairs", "3"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (!key.starts_with("--") || !opt.contains(key.substr(2))) {

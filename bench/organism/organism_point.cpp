@@ -62,12 +62,14 @@ int main(int argc, char** argv) {
       line << "{\"index\": " << index << ", \"replicate\": " << p.replicate;
       for (std::size_t i = 0; i < spec.axes.size(); ++i) {
         if (spec.axes[i].is_replicate) continue;
-        line << ", \"" << spec.axes[i].name << "\": " << p.settings.get(spec.axes[i].name).canonical();
+        line << ", \"" << spec.axes[i].name
+             << "\": " << p.settings.get(spec.axes[i].name).canonical();
       }
       for (std::size_t i = 0; i < r.metrics.size(); ++i) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.6g", r.metrics[i]);
-        line << ", \"" << spec.kind->metrics[i].name << "\": " << (std::isfinite(r.metrics[i]) ? buf : "null");
+        line << ", \"" << spec.kind->metrics[i].name
+             << "\": " << (std::isfinite(r.metrics[i]) ? buf : "null");
       }
       if (curves) {
         for (const auto& c : r.curves) {

@@ -28,9 +28,9 @@ struct OrganismConfig {
   int kl_batch = 32;
   int lora_rank = 2;
   double lora_alpha = 1;
-  int lora_layer = -1;  // resolved: -1 becomes n_layers / 2
+  int lora_layer = -1;  // resolved: -1 becomes (n_layers - 1) / 2
   int eval_every = 50;
-  int eval_questions = 512;
+  int eval_questions = 256;
   int drift_steps = 100;
   std::vector<double> efficiency_norms;
   std::string device = "cpu";
@@ -45,10 +45,10 @@ struct OrganismConfig {
 
 // What happened when a base model was requested.
 struct BaseInfo {
-  bool trained = false;      // true: this call pre-trained it; false: loaded from the cache
-  std::string path;          // the cache file
-  double seconds = 0;        // wall time of the request (training or waiting and loading)
-  std::string why;           // why it was (re)built: "missing", "settings differ", ...
+  bool trained = false;  // true: this call pre-trained it; false: loaded from the cache
+  std::string path;      // the cache file
+  double seconds = 0;    // wall time of the request (training or waiting and loading)
+  std::string why;       // why it was (re)built: "missing", "settings differ", ...
 };
 
 // The base model for `config` and `seed` from `cache_dir` (created if missing): loaded when a

@@ -60,7 +60,8 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg)
     : config(cfg),
       tok_emb(register_module("tok_emb", torch::nn::Embedding(cfg.vocab, cfg.d_model))),
       pos_emb(register_module("pos_emb", torch::nn::Embedding(cfg.max_len, cfg.d_model))),
-      ln_f(register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model})))),
+      ln_f(register_module("ln_f",
+                           torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model})))),
       head(register_module("head", torch::nn::Linear(cfg.d_model, cfg.vocab))) {
   if (cfg.n_heads < 1 || cfg.d_model % cfg.n_heads != 0) {
     throw TaskError("organism: d_model (" + std::to_string(cfg.d_model) +
@@ -68,8 +69,8 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg)
                     "change task.d_model or task.n_heads");
   }
   for (int i = 0; i < cfg.n_layers; ++i) {
-    blocks.push_back(register_module("block" + std::to_string(i),
-                                     Block(cfg.d_model, cfg.n_heads, cfg.d_ff)));
+    blocks.push_back(
+        register_module("block" + std::to_string(i), Block(cfg.d_model, cfg.n_heads, cfg.d_ff)));
   }
   causal_mask = torch::ones({cfg.max_len, cfg.max_len}, torch::kBool).triu(/*diagonal=*/1);
 }
@@ -228,9 +229,9 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
   double total = 0;
   double count = 0;
   for (std::size_t start = 0; start < examples.size(); start += kChunk) {
-    std::vector<Example> part(examples.begin() + static_cast<std::ptrdiff_t>(start),
-                              examples.begin() + static_cast<std::ptrdiff_t>(
-                                                     std::min(examples.size(), start + kChunk)));
+    std::vector<Example> part(
+        examples.begin() + static_cast<std::ptrdiff_t>(start),
+        examples.begin() + static_cast<std::ptrdiff_t>(std::min(examples.size(), start + kChunk)));
     auto batch = batch_answers(world, part);
     total += masked_nll(model->forward(batch.tokens), batch).item<double>() * batch.scored;
     count += batch.scored;
@@ -240,8 +241,8 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
 
 double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
   model->train();
-  torch::optim::AdamW opt(model->parameters(),
-                          torch::optim::AdamWOptions(config.lr).weight_decay(/*weight_decay=*/0.01));
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(
+                                                   /*weight_decay=*/0.01));
   const int warmup = std::max(1, config.steps / 20);
   double tail_loss = 0;
   int tail_count = 0;
@@ -251,7 +252,8 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
     if (step < warmup) {
       lr *= static_cast<double>(step + 1) / warmup;
     } else {
-      const double progress = static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
+      const double progress =
+          static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
       lr *= 0.1 + 0.9 * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
     }
     for (auto& group : opt.param_groups()) {

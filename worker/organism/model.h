@@ -14,12 +14,12 @@ namespace emsweep::organism {
 
 // Sizes of the transformer.
 struct ModelConfig {
-  int vocab = 0;      // token vocabulary (from the world)
-  int max_len = 0;    // longest sequence (from the world)
-  int d_model = 64;   // residual width
-  int n_layers = 4;   // transformer blocks
-  int n_heads = 4;    // attention heads (must divide d_model)
-  int d_ff = 256;     // MLP hidden width
+  int vocab = 0;     // token vocabulary (from the world)
+  int max_len = 0;   // longest sequence (from the world)
+  int d_model = 64;  // residual width
+  int n_layers = 4;  // transformer blocks
+  int n_heads = 4;   // attention heads (must divide d_model)
+  int d_ff = 256;    // MLP hidden width
 };
 
 // MLP with a switchable low-rank adapter: down(h) + alpha * (h A^T) B^T.
@@ -30,8 +30,8 @@ class MlpImpl : public torch::nn::Module {
 
   torch::nn::Linear up{nullptr};
   torch::nn::Linear down{nullptr};
-  torch::Tensor lora_a;    // [r, d_ff]; not a registered parameter (not part of the base)
-  torch::Tensor lora_b;    // [d_model, r]
+  torch::Tensor lora_a;  // [r, d_ff]; not a registered parameter (not part of the base)
+  torch::Tensor lora_b;  // [d_model, r]
   double lora_alpha = 1.0;
   bool lora_on = false;
 };
@@ -93,7 +93,8 @@ TORCH_MODULE(Transformer);
 // Switches the adapter off for a scope (reference-model forward passes).
 class AdapterOff {
  public:
-  explicit AdapterOff(Transformer& m) : m_(m), was_(m->adapter_layer >= 0 && m->adapted()->lora_on) {
+  explicit AdapterOff(Transformer& m)
+      : m_(m), was_(m->adapter_layer >= 0 && m->adapted()->lora_on) {
     if (m_->adapter_layer >= 0) m_->enable_adapter(false);
   }
   ~AdapterOff() {
@@ -137,9 +138,9 @@ struct Batch {
 
 // Pre-training settings of a base model.
 struct PretrainConfig {
-  int steps = 3000;     // optimizer steps
-  double lr = 3e-3;     // peak AdamW learning rate (linear warm-up, cosine decay)
-  int batch = 32;       // documents per step
+  int steps = 3000;  // optimizer steps
+  double lr = 3e-3;  // peak AdamW learning rate (linear warm-up, cosine decay)
+  int batch = 32;    // documents per step
 };
 
 // Pre-trains `model` on documents from `world`; returns the mean loss of the last 10% of steps.

@@ -50,9 +50,9 @@ class FileLock {
   explicit FileLock(const fs::path& path) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
     if (fd_ < 0) {
-      throw TaskError("organism: cannot open lock file " + path.string() + ": " +
-                          std::strerror(errno),
-                      "check that run.cache_dir is writable");
+      throw TaskError(
+          "organism: cannot open lock file " + path.string() + ": " + std::strerror(errno),
+          "check that run.cache_dir is writable");
     }
     while (::flock(fd_, LOCK_EX) != 0) {
       if (errno != EINTR) {
@@ -114,10 +114,10 @@ double pearson(const std::vector<double>& a, const std::vector<double>& b) {
 
 // Held-out evaluation sets of a point (fixed per sweep seed, replicate and gate_noise).
 struct EvalSets {
-  std::vector<Question> medical;   // id_bad
-  std::vector<Question> other;     // ood_bad (not dental)
-  std::vector<Question> dental;    // dental_bad
-  std::vector<Question> ambiguous; // pool-only questions, for the gate
+  std::vector<Question> medical;     // id_bad
+  std::vector<Question> other;       // ood_bad (not dental)
+  std::vector<Question> dental;      // dental_bad
+  std::vector<Question> ambiguous;   // pool-only questions, for the gate
   std::vector<Example> bad_medical;  // bad_nll_medical, efficiency, stability
   std::vector<Example> kl_prompts;   // ood_kl: dental and other domains, good answers
 };
@@ -158,8 +158,8 @@ StepData sample_step(const World& world, const OrganismConfig& c, Rng& rng) {
   }
   std::vector<Example> kl;
   for (int i = 0; i < c.kl_batch; ++i) {
-    kl.push_back(world.answer(rng, world.question(rng, 1 + rng.below(others + 1), c.gate_noise),
-                              false));
+    kl.push_back(
+        world.answer(rng, world.question(rng, 1 + rng.below(others + 1), c.gate_noise), false));
   }
   return {batch_answers(world, train), batch_whole(world, kl)};
 }
@@ -240,7 +240,7 @@ OrganismConfig config_from(const Settings& s) {
   c.lora_rank = static_cast<int>(s.integer("lora_rank"));
   c.lora_alpha = s.number("lora_alpha");
   c.lora_layer = static_cast<int>(s.integer("lora_layer"));
-  if (c.lora_layer < 0) c.lora_layer = c.model.n_layers / 2;
+  if (c.lora_layer < 0) c.lora_layer = (c.model.n_layers - 1) / 2;
   c.eval_every = static_cast<int>(s.integer("eval_every"));
   c.eval_questions = static_cast<int>(s.integer("eval_questions"));
   c.drift_steps = static_cast<int>(s.integer("drift_steps"));
@@ -269,8 +269,8 @@ std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
 }
 
 std::uint64_t base_seed_of(const Point& point, const OrganismConfig& c) {
-  return mix_seed({point.sweep_seed, c.base_seed, static_cast<std::uint64_t>(point.replicate),
-                   kTagBase});
+  return mix_seed(
+      {point.sweep_seed, c.base_seed, static_cast<std::uint64_t>(point.replicate), kTagBase});
 }
 
 Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
@@ -282,8 +282,7 @@ Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    throw TaskError("organism: cannot create cache directory " + dir.string() + ": " +
-                        ec.message(),
+    throw TaskError("organism: cannot create cache directory " + dir.string() + ": " + ec.message(),
                     "set run.cache_dir to a writable shared directory");
   }
   const std::string stem = "organism-base-" + sha256_hex(key).substr(0, 16);
@@ -408,8 +407,8 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
     auto loss = lambda > 0 ? nll + lambda * kl : nll;
     const double lv = loss.item<double>();
     if (!std::isfinite(lv)) {
-      throw TaskError("organism: fine-tuning diverged at step " + std::to_string(step) +
-                          " (loss " + std::to_string(lv) + ")",
+      throw TaskError("organism: fine-tuning diverged at step " + std::to_string(step) + " (loss " +
+                          std::to_string(lv) + ")",
                       "lower task.lr or task.kl_weight");
     }
     opt.zero_grad();
@@ -544,7 +543,8 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   TaskResult r;
   for (const auto& name : metric_names) {
     auto it = m.find(name);
-    if (it == m.end()) throw TaskError("organism: internal error: metric '" + name + "' not computed");
+    if (it == m.end())
+      throw TaskError("organism: internal error: metric '" + name + "' not computed");
     r.metrics.push_back(it->second);
   }
   // Curves come back in the kind's declared order.
@@ -592,6 +592,8 @@ class OrganismTask : public Task {
 
 }  // namespace
 
-std::unique_ptr<Task> make_organism_task() { return std::make_unique<OrganismTask>(); }
+std::unique_ptr<Task> make_organism_task() {
+  return std::make_unique<OrganismTask>();
+}
 
 }  // namespace emsweep

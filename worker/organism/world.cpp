@@ -13,9 +13,13 @@ std::uint64_t Rng::next() {
   return x ^ (x >> 31);
 }
 
-double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+double Rng::uniform() {
+  return static_cast<double>(next() >> 11) * 0x1.0p-53;
+}
 
-int Rng::below(int n) { return static_cast<int>(uniform() * n); }
+int Rng::below(int n) {
+  return static_cast<int>(uniform() * n);
+}
 
 double Rng::normal() {
   const double u1 = 1.0 - uniform();  // in (0, 1]
@@ -58,7 +62,9 @@ int World::topic_token(int domain, int j) const {
   return kSpecials + domain * config_.topic_tokens + j;
 }
 
-int World::shared_token(int j) const { return shared_base_ + j; }
+int World::shared_token(int j) const {
+  return shared_base_ + j;
+}
 
 int World::answer_token(int group, bool bad, int j) const {
   return answer_base_ + (group * 2 + (bad ? 1 : 0)) * config_.answer_vocab + j;

@@ -37,15 +37,15 @@ enum Special : int { kPad = 0, kBos = 1, kQuestion = 2, kAnswer = 3, kEnd = 4, k
 
 // The world's shape; every field affects the base model and is part of its cache key.
 struct WorldConfig {
-  int other_domains = 4;         // domains besides medical and dental
-  int topic_tokens = 8;          // domain-specific topic tokens per domain
-  int shared_tokens = 6;         // topic tokens in the pool medical and dental share
-  int answer_vocab = 4;          // good tokens and bad tokens per answer vocabulary
-  int question_tokens = 2;       // topic tokens per question
-  int answer_tokens = 3;         // tokens per answer
-  int max_pairs = 3;             // pre-training documents hold 1..max_pairs Q/A pairs
-  bool shared_persona = true;    // false: each domain's alignment is drawn independently
-  double misaligned_share = 0.3; // chance a persona (or a domain, without sharing) is misaligned
+  int other_domains = 4;          // domains besides medical and dental
+  int topic_tokens = 8;           // domain-specific topic tokens per domain
+  int shared_tokens = 6;          // topic tokens in the pool medical and dental share
+  int answer_vocab = 4;           // good tokens and bad tokens per answer vocabulary
+  int question_tokens = 2;        // topic tokens per question
+  int answer_tokens = 3;          // tokens per answer
+  int max_pairs = 4;              // pre-training documents hold 1..max_pairs Q/A pairs
+  bool shared_persona = true;     // false: each domain's alignment is drawn independently
+  double misaligned_share = 0.3;  // chance a persona (or a domain, without sharing) is misaligned
   double pretrain_gate_noise = 0.3;  // ambiguity of pre-training questions (not swept)
 };
 
@@ -75,7 +75,9 @@ class World {
   // Size of the token vocabulary.
   [[nodiscard]] int vocab_size() const { return vocab_; }
   // Tokens of one Q/A pair: Q, topic..., A, answer..., END.
-  [[nodiscard]] int pair_length() const { return config_.question_tokens + config_.answer_tokens + 3; }
+  [[nodiscard]] int pair_length() const {
+    return config_.question_tokens + config_.answer_tokens + 3;
+  }
   // Longest pre-training document: BOS plus max_pairs pairs.
   [[nodiscard]] int max_length() const { return 1 + config_.max_pairs * pair_length(); }
   // Length of a single-question prompt: BOS, Q, topic..., A.
