@@ -52,6 +52,11 @@ for i in range(1, 10):
 open("billion-laughs.yaml", "w").write("\n".join(levels) + "\n" + S + T + "grid: {x: *j}\n")
 open("laughs-in-task.yaml", "w").write("\n".join(levels) + "\n" + S + "task: {kind: probe, fail: *j}\ngrid: {x: [1]}\n")
 open("laughs-in-key.yaml", "w").write("\n".join(levels) + "\n" + S + T + "grid: {x: [1]}\n")
+inline = ["&a [" + ", ".join(["1"] * 10) + "]"]
+for i in range(1, 10):
+    inline.append(f"&{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 10) + "]")
+open("laughs-inline.yaml", "w").write(S + T + "grid: {x: [" + ", ".join(inline) + "]}\n")
+open("laughs-in-set.yaml", "w").write(S + T + "grid: {x: [1]}\n")
 open("good.yaml", "w").write(S + T + "grid: {x: [1, 2]}\n")
 # Nothing in the YAML runs: shell syntax and tags stay text.
 open("no-exec.yaml", "w").write("sweep: {name: bad, output: '$(touch pwned-output)`touch pwned-tick`.h5'}\n"
@@ -71,6 +76,8 @@ check nul-byte 2 nul.yaml
 check billion-laughs 2 billion-laughs.yaml
 check laughs-in-task 2 laughs-in-task.yaml
 check laughs-in-key 2 laughs-in-key.yaml
+check laughs-inline 2 laughs-inline.yaml
+check laughs-in-set 2 laughs-in-set.yaml --set "grid.y=[$(/usr/bin/python3 -c 'print(", ".join(["&a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&{chr(97+i)} [" + ", ".join([f"*{chr(96+i)}"]*10) + "]" for i in range(1, 10)]))')]"
 check no-exec 0 no-exec.yaml
 check python-tag 2 python-tag.yaml
 check output-directory 5 good.yaml --output "$work/a-directory.h5"
@@ -84,5 +91,5 @@ if [[ $pwned != 0 ]]; then
   failures=$((failures + 1))
 fi
 [[ -e /dev/null && -c /dev/null ]] || { echo "FAILED: /dev/null is no longer a device"; failures=$((failures + 1)); }
-echo "bad inputs: 18 tried, $failures failed"
+echo "bad inputs: 20 tried, $failures failed"
 exit $((failures > 0))
