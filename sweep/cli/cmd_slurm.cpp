@@ -155,9 +155,10 @@ Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& gri
     limit = 3600;
     limit_basis = "a default: the task kind gives no estimate";
   }
-  if (limit <= o.signal_seconds + 60) {
+  // Slurm may send USR1 up to a minute before --signal-seconds, and every run starts up first.
+  if (limit < o.signal_seconds + 300) {
     throw ConfigError(
-        fmt::format("--time {}: a run must last longer than --signal-seconds ({} s) + 60 s",
+        fmt::format("--time {}: a run must last at least --signal-seconds ({} s) + 5 min",
                     format_slurm_time(limit), o.signal_seconds),
         "lengthen --time or shorten --signal-seconds");
   }
@@ -165,7 +166,7 @@ Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& gri
   std::string estimate_text;
   std::string summary_estimate;
   if (estimate) {
-    const double window = static_cast<double>(limit - o.signal_seconds);
+    const double window = static_cast<double>(limit - o.signal_seconds - 60);
     const int runs = std::max(1, static_cast<int>(std::ceil(wall / window)));
     estimate_text = fmt::format(
         "# Estimate: ~{} of core time ({}),\n"

@@ -94,7 +94,7 @@ bad() { # expected message fragment, then arguments
   fi
 }
 bad "not a Slurm time limit" sweep.yaml --time 1:xx
-bad "must last longer than --signal-seconds" sweep.yaml --time 2
+bad "must last at least --signal-seconds (120 s) + 5 min" sweep.yaml --time 6
 bad "more shards than the 60 points" sweep.yaml --array 61
 bad "expected one sbatch option" sweep.yaml --sbatch=mem=2G
 bad "srun" sweep.yaml --launcher ssh

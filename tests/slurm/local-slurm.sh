@@ -20,7 +20,9 @@ die() {
 # (6817/6818) so that a real Slurm on the machine is not disturbed.
 free_port_pair() {
   local used p
-  used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+  # Every local TCP port in use, from /proc (field 2 is ADDR:PORT in hex).
+  used=$(tail -q -n +2 /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    while read -r _ addr _; do echo $((16#${addr##*:})); done | sort -un)
   for ((i = 0; i < 200; i++)); do
     p=$((20000 + (RANDOM % 20000) * 2))
     if ! grep -qx -e "$p" -e "$((p + 1))" <<<"$used"; then
@@ -64,7 +66,7 @@ descendants() {
 
 check_tools() {
   local missing=() t
-  for t in munged slurmctld slurmd tini sbatch srun scontrol squeue ss; do
+  for t in munged slurmctld slurmd tini sbatch srun scontrol squeue sinfo; do
     command -v "$t" >/dev/null || missing+=("$t")
   done
   ((${#missing[@]} == 0)) ||

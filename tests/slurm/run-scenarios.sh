@@ -89,9 +89,11 @@ passed=0
 failed=0
 failures=()
 
+watchdog=""
 cleanup() {
   local rc=$?
   "$here/local-slurm.sh" down "$slurm_dir" || true
+  [[ -z $watchdog ]] || kill "$watchdog" 2>/dev/null || true
   if ((failed > 0 || rc != 0)) && ((rc != 77)); then
     say "Slurm daemon logs:"
     "$here/local-slurm.sh" logs "$slurm_dir" || true
@@ -113,6 +115,12 @@ if ! up_out=$("$here/local-slurm.sh" up "$slurm_dir" 2>&1); then
   exit 1
 fi
 export SLURM_CONF=$slurm_dir/etc/slurm.conf
+# Should this script be killed outright (a test runner's SIGKILL), a watchdog in its own
+# session still stops the daemons once this shell is gone.
+# shellcheck disable=SC2016 # $1..$3 belong to the inner bash
+setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; "$2" down "$3"' \
+  watchdog $$ "$here/local-slurm.sh" "$slurm_dir" >/dev/null 2>&1 </dev/null &
+watchdog=$!
 say "Slurm is up after $((SECONDS - t_start)) s ($(sinfo -h -o '%n %c CPUs %t'))"
 
 # What every job inherits (sbatch passes the environment on).
@@ -247,7 +255,8 @@ while ((SECONDS - t0 < 300)); do
       requeued_2b=1
     fi
   fi
-  if ((!extended_2a)) && (($(job_field "$j2a" Restarts) >= 1)); then
+  restarts_2a=$(job_field "$j2a" Restarts)
+  if ((!extended_2a && ${restarts_2a:-0} >= 1)); then
     scontrol update JobId="$j2a" TimeLimit=10 &&
       say "job $j2a requeued itself; its next run gets a 10 min limit"
     extended_2a=1
@@ -318,6 +327,7 @@ fi
 if wait_gone "$j2a" 240; then
   st=$(job_states "$j2a")
   restarts=$(job_field "$j2a" Restarts)
+  restarts=${restarts:-0}
   if [[ $st == COMPLETED\ 0:0\ restarts=* ]] && ((restarts >= 1)) &&
     grep -q 'USR1: time limit near' s2a-"$j2a".out &&
     grep -q 'requeueing job' s2a-"$j2a".out &&
