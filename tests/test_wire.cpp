@@ -76,7 +76,8 @@ TEST_CASE("work batches and results messages round-trip", "[wire]") {
   CHECK_FALSE(decode_work(encode_work(items).substr(0, 10)));
 
   std::vector<std::string> recs = {encode(sample_record()), "abc"};
-  auto views = decode_results(encode_results(recs));
+  const std::string encoded = encode_results(recs);  // the views point into it: keep it alive
+  auto views = decode_results(encoded);
   REQUIRE(views);
   REQUIRE(views->size() == 2);
   CHECK((*views)[1] == "abc");
