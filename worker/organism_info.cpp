@@ -127,8 +127,9 @@ TaskKindInfo organism_kind_info() {
     const double d = static_cast<double>(s.integer("d_model"));
     const double layers = static_cast<double>(s.integer("n_layers"));
     const double per_example = 2.5e-8 * d * d * layers;
-    // Evaluation: ~60 passes over 5 held-out sets of eval_questions single-pair sequences.
-    const double eval = per_example * 60.0 * 5.0 * static_cast<double>(s.integer("eval_questions"));
+    // Evaluation: ~60 forward-only passes over eval_questions single-pair sequences (with
+    // their overhead, ~40 training examples' worth each), fitted to measured eval_seconds.
+    const double eval = per_example * 40.0 * static_cast<double>(s.integer("eval_questions"));
     CostEstimate e;
     e.seconds_per_point = eval + per_example * static_cast<double>(
         (s.integer("steps") + s.integer("drift_steps")) *
