@@ -1,7 +1,8 @@
 #!/bin/bash
-# The organism through the engine: one short sweep of a tiny model at 1 rank (no mpirun) and
-# at 2 ranks (mpirun), with separate base caches, must record bitwise-identical metrics
-# (timings excepted) and curves. Usage: test_organism_engine.sh EMSWEEP_RUN MPIEXEC WORKDIR
+# The organism through the engine: one short sweep of a tiny model at 1 rank (no mpirun), at
+# 2 ranks (mpirun) with a separate base cache, and killed (SIGKILL) mid-run then resumed, must
+# record bitwise-identical metrics (timings excepted) and curves.
+# Usage: test_organism_engine.sh EMSWEEP_RUN MPIEXEC WORKDIR
 set -euo pipefail
 run=$1
 mpiexec=$2
@@ -14,6 +15,7 @@ sweep:
   seed: 11
 grid:
   kl_weight: [0, 1]
+  gate_noise: [0.1, 0.3]
 task:
   kind: organism
   d_model: 16
@@ -33,7 +35,20 @@ export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CO
 "$run" "$work/tiny.yaml" --output "$work/one.h5" --cache-dir "$work/cache1" --quiet
 "$mpiexec" -n 2 --oversubscribe "$run" "$work/tiny.yaml" --output "$work/two.h5" \
   --cache-dir "$work/cache2" --quiet
-/usr/bin/python3 - "$work/one.h5" "$work/two.h5" <<'PY'
+# Killed while running (the base is cached, so points are short), then resumed.
+"$run" "$work/tiny.yaml" --output "$work/three.h5" --cache-dir "$work/cache1" --quiet &
+pid=$!
+# Kill once the journal holds about one point's record (the header is ~1.5 kB, a point ~1.6 kB).
+for _ in $(seq 1200); do
+  size=$(stat -c %s "$work/three.h5.journal" 2>/dev/null || echo 0)
+  [ "$size" -gt 3000 ] && break
+  sleep 0.05
+done
+kill -KILL "$pid" 2>/dev/null && echo "killed the run (journal $size bytes)" || echo "the run ended before the kill"
+wait "$pid" || true
+"$run" "$work/tiny.yaml" --output "$work/three.h5" --cache-dir "$work/cache1" --quiet
+for other in two three; do
+/usr/bin/python3 - "$work/one.h5" "$work/$other.h5" <<'PY'
 import sys
 import h5py
 import numpy as np
@@ -47,7 +62,7 @@ def load(path):
 
 p1, names, c1 = load(sys.argv[1])
 p2, _, c2 = load(sys.argv[2])
-assert len(p1) == len(p2) == 2, (len(p1), len(p2))
+assert len(p1) == len(p2) == 4, (len(p1), len(p2))
 assert (p1["status"] == 1).all() and (p2["status"] == 1).all(), "a point failed"
 o1, o2 = np.argsort(p1["point_id"]), np.argsort(p2["point_id"])
 assert (p1["point_id"][o1] == p2["point_id"][o2]).all()
@@ -62,5 +77,6 @@ for n in names:
 k1 = np.lexsort((c1["x"], c1["name"] if "name" in c1.dtype.names else c1["curve"], c1["point_id"]))
 k2 = np.lexsort((c2["x"], c2["name"] if "name" in c2.dtype.names else c2["curve"], c2["point_id"]))
 assert c1[k1]["y"].tobytes() == c2[k2]["y"].tobytes(), "curves differ"
-print(f"identical at 1 and 2 ranks: {checked} metrics x 2 points, {len(c1)} curve values")
+print(f"identical to the 1-rank run: {sys.argv[2]}: {checked} metrics x 4 points, {len(c1)} curve values")
 PY
+done
