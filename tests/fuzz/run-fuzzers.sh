@@ -5,6 +5,7 @@
 # build-fuzz/artifacts/. Copy a crashing input into tests/fuzz/regressions/TARGET/ once fixed:
 # ctest replays that directory with the normal compiler.
 # Usage: tests/fuzz/run-fuzzers.sh [SECONDS=600] [TARGET...]   (targets: spec journal)
+#        SECONDS=0 only configures and builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-600}
@@ -18,6 +19,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$san" -DCMAKE_C_FLAGS="$san" >/dev/null
 fi
 cmake --build "$build" -j 2 --target "${targets[@]/#/fuzz_}"
+[[ $seconds != 0 ]] || exit 0
 mkdir -p "$build/artifacts"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0
