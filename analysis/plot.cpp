@@ -238,6 +238,17 @@ std::string x_setup(const XMap& m) {
   }
 }
 
+// What x means for the curves the organism writes (docs/metrics.md); "x" for others.
+std::string curve_x_label(const std::string& curve) {
+  if (curve.starts_with("train_") || curve.starts_with("eval_")) return "step";
+  if (curve.starts_with("drift_")) return "drift step (without the KL term)";
+  if (curve == "efficiency") return "adapter scale s (delta scaled to s x its norm)";
+  if (curve == "efficiency_at_norm") return "adapter norm";
+  if (curve == "stability") return "perturbation size epsilon";
+  if (curve == "pbad_by_posterior") return "posterior P(medical | tokens), bin centre";
+  return "x";
+}
+
 }  // namespace
 
 void run_gnuplot(const std::string& script_path) {
@@ -558,7 +569,8 @@ Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions
     fig.note = fmt::format("{} done point(s) have no {} curve", without_curve, spec.curve);
   fig.title = o.title.empty() ? spec.curve + " per point, by group" : o.title;
   std::string body = title_lines(fig.title, subtitle(o, fig.failed_excluded));
-  body += "set xlabel 'x'\nset ylabel " + quote(spec.curve) + "\n";
+  body += "set xlabel " + quote(spec.x_label.empty() ? curve_x_label(spec.curve) : spec.x_label) +
+          "\nset ylabel " + quote(spec.curve) + "\n";
   if (spec.log_x) body += "set logscale x\n";
   if (spec.log_y) body += "set logscale y\n";
   body +=

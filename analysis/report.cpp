@@ -46,8 +46,9 @@ class Planner {
     return std::find(varying_.begin(), varying_.end(), axis) != varying_.end();
   }
   [[nodiscard]] bool metric(const std::string& m) const { return r_.metric_index(m) >= 0; }
+  // Whether some point has curve `c` (a kind may declare curves a config leaves empty).
   [[nodiscard]] bool curve(const std::string& c) const {
-    const auto& n = r_.info.curve_names;
+    const auto& n = r_.curves.curve;
     return std::find(n.begin(), n.end(), c) != n.end();
   }
   [[nodiscard]] const std::vector<std::string>& varying() const { return varying_; }
@@ -122,9 +123,9 @@ std::vector<Section> science_sections(const Planner& p) {
                  "unconditional (general) model's should not.",
                  {},
                  {},
-                 present(p, {"bad_nll_medical", "gate_corr", "id_bad", "dental_bad"})};
+                 present(p, {"bad_nll_medical", "gate_corr", "ambiguous_bad", "dental_bad"})};
   if (gate) {
-    for (const char* m : {"bad_nll_medical", "gate_corr", "dental_bad"}) {
+    for (const char* m : {"bad_nll_medical", "gate_corr", "ambiguous_bad", "dental_bad"}) {
       if (p.metric(m)) {
         gate_s.figures.push_back(
             {K::kLine, m, "gate_noise", kl_series, std::string(m) + " against gate ambiguity"});
@@ -132,6 +133,16 @@ std::vector<Section> science_sections(const Planner& p) {
     }
     gate_s.table_by = {"gate_noise"};
     if (!kl_series.empty()) gate_s.table_by.push_back(kl_series);
+  }
+  if (!gate && kl) {
+    // One gate ambiguity: compare the general and the narrow solution at it.
+    for (const char* m : {"gate_corr", "bad_nll_medical"}) {
+      if (p.metric(m)) {
+        gate_s.figures.push_back(
+            {K::kLine, m, "kl_weight", series_for_kl, std::string(m) + " against the KL weight"});
+      }
+    }
+    gate_s.table_by = {"kl_weight"};
   }
   if (p.curve("pbad_by_posterior")) {
     gate_s.figures.push_back({K::kCurves, "pbad_by_posterior", "", "",
@@ -221,7 +232,7 @@ Section generic_section(const Results& r, const Planner& p) {
     }
   }
   for (const auto& c : r.info.curve_names) {
-    s.figures.push_back({K::kCurves, c, "", "", c + " curves"});
+    if (p.curve(c)) s.figures.push_back({K::kCurves, c, "", "", c + " curves"});
   }
   if (!x.empty()) s.table_by = {x};
   if (!series.empty()) s.table_by.push_back(series);

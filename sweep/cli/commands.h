@@ -32,6 +32,8 @@ void add_summary_command(CLI::App& app, Context& ctx);
 void add_plot_command(CLI::App& app, Context& ctx);
 void add_report_command(CLI::App& app, Context& ctx);
 void add_export_command(CLI::App& app, Context& ctx);
+// `emsweep merge`: one results file from the files of one sweep's jobs.
+void add_merge_command(CLI::App& app, Context& ctx);
 // `emsweep slurm`: writes a ready sbatch file for a config.
 void add_slurm_command(CLI::App& app, Context& ctx);
 

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::add_plot_command(app, ctx);
   cli::add_report_command(app, ctx);
   cli::add_export_command(app, ctx);
+  cli::add_merge_command(app, ctx);
   cli::add_slurm_command(app, ctx);
   cli::add_status_command(app, ctx);
   cli::add_kinds_command(app, ctx);
