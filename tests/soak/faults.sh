@@ -130,6 +130,7 @@ readonly)
   in_mount_ns
   ;;
 readonly-ns)
+  rmdir "$work"  # this copy's own temporary directory: the outer run's is used
   work=$3
   trap - EXIT
   ro=$work/ro
@@ -168,6 +169,7 @@ diskfull)
   in_mount_ns
   ;;
 diskfull-ns)
+  rmdir "$work"  # this copy's own temporary directory: the outer run's is used
   work=$3
   trap - EXIT
   d=$work/small
