@@ -17,6 +17,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kCommitRecords = 256;    // sync the journal after this many records...
 constexpr double kCommitSeconds = 0.2;         // ...or this long after the first unsynced one
 constexpr auto kPollTimeout = std::chrono::milliseconds(50);
+constexpr std::size_t kMaxBufferedRows = 16384;  // bounds the view's memory between flushes
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -53,6 +54,8 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
     rec.status = PointStatus::kFailed;
     rec.attempts = x.item.attempt;
     rec.rank = -1;
+    rec.start_time = rec.end_time =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     rec.error = x.error;
     store.record_result(rec);
     ++out.failed;
@@ -174,7 +177,8 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
         store.commit();
         last_commit = Clock::now();
       }
-      if (seconds_since(last_flush) >= settings.policy.flush_seconds) {
+      if (seconds_since(last_flush) >= settings.policy.flush_seconds ||
+          store.view_rows_buffered() >= kMaxBufferedRows) {
         store.flush_view();
         last_flush = Clock::now();
       }

@@ -235,6 +235,7 @@ Ledger replay(const JournalScan& scan) {
           r->curves.clear();
           l.failures.push_back(*r);
         }
+        if (r->end_time <= 0) break;  // a failure recorded without running (no timing)
         if (l.first_result_time == 0) l.first_result_time = r->end_time;
         l.last_result_time = std::max(l.last_result_time, r->end_time);
         l.recent_end_times.push_back(r->end_time);

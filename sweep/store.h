@@ -126,6 +126,8 @@ class Store {
   [[nodiscard]] std::size_t uncommitted() const { return journal_->uncommitted(); }
   // Appends queued rows to the HDF5 view.
   void flush_view();
+  // Rows queued for the view since its last flush.
+  [[nodiscard]] std::size_t view_rows_buffered() const { return view_->buffered(); }
   // Commits, flushes and closes the view.
   void close();
   [[nodiscard]] const std::string& path() const { return path_; }

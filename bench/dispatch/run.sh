@@ -28,7 +28,7 @@ for n in "${ranks[@]}"; do
   b1=$(run "$n" /usr/bin/python3 -m mpi4py.futures "$src/bench/dispatch/mpi4py_pool.py" 20000 1)
   b256=$(run "$n" /usr/bin/python3 -m mpi4py.futures "$src/bench/dispatch/mpi4py_pool.py" $tasks 256)
   run "$n" "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/b1-$n.h5" \
-    --set run.batch=1 --quiet 2>/dev/null
+    --set run.batch=1 --set 'grid.seed={replicates: 50}' --quiet 2>/dev/null
   e1=$(rate_of "$work/b1-$n.h5")
   run "$n" "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/auto-$n.h5" --quiet 2>/dev/null
   ea=$(rate_of "$work/auto-$n.h5")
@@ -37,9 +37,9 @@ for n in "${ranks[@]}"; do
 done
 
 echo
-echo "coordinator CPU with 1 s tasks (2 ranks, 6 points):"
+echo "coordinator CPU with 1 s tasks (2 ranks, 20 points):"
 run 2 "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/cpu.h5" \
-  --set 'grid.x=[0,1,2]' --set 'grid.seed={replicates: 2}' --set task.sleep_ms=1000 2>&1 | grep coordinator
+  --set 'grid.x={range: [0, 20]}' --set 'grid.seed={replicates: 1}' --set task.sleep_ms=1000 2>&1 | grep coordinator
 echo
 echo "1M-point probe sweep at 3 ranks (coordinator peak memory):"
 run 3 "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/million.h5" \
