@@ -142,10 +142,17 @@ JournalWriter::JournalWriter(const std::string& path, bool create) : path_(path)
                      "check that the output directory exists and is writable");
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
     ::close(fd_);
     fd_ = -1;
-    throw StoreError("another emsweep run is writing " + path,
-                     "wait for it to finish, or use --output for a different results file");
+    if (err == EWOULDBLOCK) {
+      throw StoreError("another emsweep run is writing " + path,
+                       "wait for it to finish, or use --output for a different results file");
+    }
+    throw StoreError("cannot lock the journal " + path + ": " + std::strerror(err),
+                     "the file system does not support flock (NFS without lockd, Lustre "
+                     "-o noflock?): write results to a file system that does, e.g. local disk "
+                     "or Lustre mounted with -o flock");
   }
   if (create) {
     buffer_.assign(kJournalMagic);
