@@ -13,6 +13,7 @@ namespace {
 constexpr std::uint64_t kMaxGridPoints = std::uint64_t{1} << 62;
 constexpr std::uint64_t kMaxEnumerate = 20'000'000;  // exclusion counting by enumeration
 constexpr std::size_t kMaxInclusionExclusion = 20;   // exclusion counting by subsets
+constexpr std::size_t kMaxCachedAxisTexts = 65536;  // longer axes format ids on demand
 
 }  // namespace
 
@@ -101,6 +102,12 @@ Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
   }
   for (std::size_t a = 0; a < spec.axes.size(); ++a) {
     if (spec.axes[a].is_replicate) replicate_axis_ = static_cast<int>(a);
+  }
+  axis_texts_.resize(spec.axes.size());
+  for (const auto& [part, ai] : id_parts_) {
+    const auto& values = ai >= 0 ? spec.axes[ai].values : std::vector<Value>{};
+    if (values.size() > kMaxCachedAxisTexts) continue;
+    for (const auto& v : values) axis_texts_[ai].push_back(v.canonical() + ";");
   }
 }
 
@@ -213,15 +220,29 @@ bool Grid::is_excluded(std::uint64_t index) const {
   return false;
 }
 
-std::uint64_t Grid::id_at(std::uint64_t index) const {
-  auto pos = positions(index);
-  std::string text = spec_->kind->name + "|";
+std::uint64_t Grid::id_at(std::uint64_t index) const { return id_of(positions(index)); }
+
+std::uint64_t Grid::id_of(const std::vector<std::uint32_t>& pos) const {
+  std::string text;
+  text.reserve(256);
+  text += spec_->kind->name;
+  text += '|';
   for (const auto& [part, axis] : id_parts_) {
     text += part;
-    if (axis >= 0) text += spec_->axes[axis].values[pos[axis]].canonical() + ";";
+    if (axis < 0) continue;
+    const auto& cached = axis_texts_[axis];
+    if (!cached.empty()) {
+      text += cached[pos[axis]];
+    } else {
+      text += spec_->axes[axis].values[pos[axis]].canonical();
+      text += ';';
+    }
   }
   std::int64_t replicate = replicate_axis_ >= 0 ? static_cast<std::int64_t>(pos[replicate_axis_]) : 0;
-  text += "|replicate=" + std::to_string(replicate) + "|seed=" + std::to_string(spec_->seed);
+  text += "|replicate=";
+  text += std::to_string(replicate);
+  text += "|seed=";
+  text += std::to_string(spec_->seed);
   return sha256_u64(text);
 }
 
@@ -229,7 +250,7 @@ Point Grid::at(std::uint64_t index) const {
   auto pos = positions(index);
   Point p;
   p.index = index;
-  p.id = id_at(index);
+  p.id = id_of(pos);
   p.sweep_seed = spec_->seed;
   p.replicate = replicate_axis_ >= 0 ? static_cast<std::int64_t>(pos[replicate_axis_]) : 0;
   p.settings = spec_->task;

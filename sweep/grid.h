@@ -67,6 +67,7 @@ class Grid {
   [[nodiscard]] std::uint64_t count_excluded() const;
   [[nodiscard]] bool box_contains(const Box& box, const std::vector<std::uint64_t>& dpos) const;
   [[nodiscard]] std::vector<std::uint64_t> dim_positions(std::uint64_t index) const;
+  [[nodiscard]] std::uint64_t id_of(const std::vector<std::uint32_t>& pos) const;
 
   const SweepSpec* spec_;
   std::vector<Dim> dims_;
@@ -76,6 +77,9 @@ class Grid {
   std::uint64_t excluded_ = 0;
   // For id hashing: per setting, canonical "name=value;" when fixed, or the axis index.
   std::vector<std::pair<std::string, int>> id_parts_;
+  // Per axis, "value;" in canonical form for each of its values (empty for axes too long to
+  // keep; those are formatted on demand). Formatting dominated a worker's cost per short point.
+  std::vector<std::vector<std::string>> axis_texts_;
   int replicate_axis_ = -1;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +13,12 @@
 #include <fstream>
 
 #include "error.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <nmmintrin.h>
+#define EMSWEEP_CRC_SSE42 1
+#endif
 
 namespace emsweep {
 namespace {
@@ -43,11 +50,52 @@ bool valid_type(std::uint8_t t) { return t >= 1 && t <= 5; }
 
 }  // namespace
 
-std::uint32_t crc32c(std::string_view data, std::uint32_t crc) {
+namespace {
+
+std::uint32_t crc32c_portable(std::string_view data, std::uint32_t crc) {
   static const auto table = make_crc_table();
   crc = ~crc;
   for (unsigned char b : data) crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+#ifdef EMSWEEP_CRC_SSE42
+// The same CRC with SSE4.2's crc32 instruction (Castagnoli polynomial), 8 bytes at a time: the
+// coordinator checksums every record it journals, and the table spent a fifth of its time.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::string_view data, std::uint32_t crc) {
+  std::uint64_t c = ~crc;
+  const char* p = data.data();
+  std::size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<unsigned char>(*p));
+  return ~c32;
+}
+#endif
+
+using CrcFn = std::uint32_t (*)(std::string_view, std::uint32_t);
+
+CrcFn pick_crc() {
+#ifdef EMSWEEP_CRC_SSE42
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) != 0) return crc32c_sse42;
+#endif
+  return crc32c_portable;
+}
+
+CrcFn crc_fn = pick_crc();
+
+}  // namespace
+
+std::uint32_t crc32c(std::string_view data, std::uint32_t crc) { return crc_fn(data, crc); }
+
+bool crc32c_use_cpu_extensions(bool use) {
+  crc_fn = use ? pick_crc() : crc32c_portable;
+  return crc_fn != crc32c_portable;
 }
 
 JournalScan scan_journal(std::string data, const std::string& source) {
@@ -162,6 +210,14 @@ JournalWriter::JournalWriter(const std::string& path, bool create) : path_(path)
 
 JournalWriter::~JournalWriter() {
   if (fd_ < 0) return;
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sync_mutex_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    syncer_.join();
+  }
   try {
     commit();
   } catch (const Error&) {
@@ -195,20 +251,77 @@ void JournalWriter::write_out() {
                        "acknowledged so far is safe and will not run again");
     }
     done += static_cast<std::size_t>(n);
-    dirty_ = true;
+    written_ += static_cast<std::uint64_t>(n);
   }
   buffer_.clear();
 }
 
 void JournalWriter::commit() {
+  throw_sync_error();
   write_out();
-  if (!dirty_) return;  // nothing written since the last sync
+  if (synced_bytes() == written_) return;  // nothing written since the last sync
+  const std::uint64_t target = written_;
   if (::fdatasync(fd_) != 0) {
     throw StoreError("cannot sync the journal " + path_ + ": " + errno_text(),
                      "the disk may be full or failing; run the same command again to resume");
   }
+  {
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    synced_ = std::max(synced_, target);
+  }
   uncommitted_ = 0;
-  dirty_ = false;
+}
+
+void JournalWriter::commit_in_background() {
+  throw_sync_error();
+  write_out();
+  {
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    sync_wanted_ = written_;
+  }
+  if (!syncer_.joinable()) syncer_ = std::thread([this] { sync_loop(); });
+  sync_cv_.notify_one();
+  uncommitted_ = 0;
+}
+
+std::uint64_t JournalWriter::synced_bytes() const {
+  std::lock_guard<std::mutex> lock(sync_mutex_);
+  return synced_;
+}
+
+void JournalWriter::sync_loop() {
+  std::unique_lock<std::mutex> lock(sync_mutex_);
+  for (;;) {
+    sync_cv_.wait(lock, [&] { return sync_stop_ || sync_wanted_ > synced_; });
+    if (sync_wanted_ <= synced_ || !sync_error_.empty()) {
+      if (sync_stop_) return;
+      if (!sync_error_.empty()) sync_cv_.wait(lock, [&] { return sync_stop_; });
+      continue;
+    }
+    // Everything written before fdatasync starts is durable once it returns.
+    const std::uint64_t target = sync_wanted_;
+    lock.unlock();
+    const int rc = ::fdatasync(fd_);
+    const std::string why = rc != 0 ? errno_text() : std::string();
+    lock.lock();
+    if (rc != 0) {
+      sync_error_ = why;
+    } else {
+      synced_ = std::max(synced_, target);
+    }
+  }
+}
+
+void JournalWriter::throw_sync_error() {
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    why = sync_error_;
+  }
+  if (!why.empty()) {
+    throw StoreError("cannot sync the journal " + path_ + ": " + why,
+                     "the disk may be full or failing; run the same command again to resume");
+  }
 }
 
 }  // namespace emsweep

@@ -2,8 +2,11 @@
 // records, synced in groups. It is the source of truth the HDF5 view is rebuilt from.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +16,9 @@ namespace emsweep {
 
 // CRC-32C (Castagnoli) of `data`, continuing from `crc` (0 to start).
 [[nodiscard]] std::uint32_t crc32c(std::string_view data, std::uint32_t crc = 0);
+// Uses SSE4.2 when the CPU has it (the default) or a table; returns whether SSE4.2 is in use.
+// For tests that compare the two.
+bool crc32c_use_cpu_extensions(bool use);
 
 // The 16 bytes every journal starts with.
 inline constexpr std::string_view kJournalMagic = "EMSWEEP-JOURNAL1";
@@ -64,6 +70,15 @@ class JournalWriter {
   void write_out();
   // write_out() then fdatasync(2): every record appended so far is acknowledged (durable).
   void commit();
+  // write_out(), then has a background thread fdatasync(2) everything written so far; returns
+  // at once, so the caller does not wait for the disk. A failed background sync is thrown as a
+  // StoreError by the next commit or commit_in_background.
+  void commit_in_background();
+  // Bytes handed to the kernel, and bytes known durable (synced), since the writer opened.
+  [[nodiscard]] std::uint64_t written_bytes() const { return written_; }
+  [[nodiscard]] std::uint64_t synced_bytes() const;
+  // True when appended records wait in the buffer for write_out().
+  [[nodiscard]] bool buffered() const { return !buffer_.empty(); }
   // Records appended since the last commit.
   [[nodiscard]] std::size_t uncommitted() const { return uncommitted_; }
   // Path of the journal.
@@ -74,7 +89,19 @@ class JournalWriter {
   int fd_ = -1;
   std::string buffer_;
   std::size_t uncommitted_ = 0;
-  bool dirty_ = false;  // bytes written since the last fdatasync
+  std::uint64_t written_ = 0;  // bytes written with write(2)
+
+  // The background syncer: syncs up to `sync_wanted_` bytes; `synced_` is what it has made
+  // durable; `sync_error_` the text of a failed fdatasync.
+  void sync_loop();
+  void throw_sync_error();
+  mutable std::mutex sync_mutex_;
+  std::condition_variable sync_cv_;
+  std::thread syncer_;
+  std::uint64_t sync_wanted_ = 0;
+  std::uint64_t synced_ = 0;
+  bool sync_stop_ = false;
+  std::string sync_error_;
 };
 
 }  // namespace emsweep

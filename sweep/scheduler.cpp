@@ -9,6 +9,9 @@ namespace {
 
 constexpr double kTargetBatchSeconds = 0.02;  // adaptive batches aim at this much work
 constexpr std::size_t kMaxBatch = 1024;
+constexpr double kShortTaskSeconds = 0.05;  // shorter tasks get more than one batch queued
+constexpr double kQueueSeconds = 0.002;     // work queued per worker for short tasks
+constexpr int kMaxBatchesAhead = 16;
 constexpr std::uint64_t kMaxShardCount = 20'000'000;  // count a shard exactly up to this size
 
 }  // namespace
@@ -98,7 +101,13 @@ std::size_t Scheduler::batch_size() const {
 }
 
 int Scheduler::batches_ahead() const {
-  return mean_seconds_ > 0 && mean_seconds_ < 0.05 ? 2 : 1;
+  if (mean_seconds_ <= 0 || mean_seconds_ >= kShortTaskSeconds) return 1;
+  // Short tasks: enough batches queued at each worker to cover kQueueSeconds of work, so that
+  // a worker never waits for the coordinator's answer (with one point per message and
+  // microsecond tasks, 2 batches left the workers idle half the time).
+  const double per_batch = static_cast<double>(batch_size()) * mean_seconds_;
+  const auto n = static_cast<int>(std::ceil(kQueueSeconds / per_batch));
+  return std::clamp(n, 2, kMaxBatchesAhead);
 }
 
 std::vector<WorkItem> Scheduler::next_batch(int worker) {

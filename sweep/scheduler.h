@@ -55,7 +55,8 @@ class Scheduler {
   [[nodiscard]] std::size_t in_flight() const { return in_flight_; }
   [[nodiscard]] std::size_t in_flight(int worker) const;
   [[nodiscard]] std::vector<WorkItem> in_flight_items() const;
-  // How many batches a worker may hold at once (2 hides message latency for short tasks).
+  // How many batches a worker may hold at once: 1 for long tasks; for short ones enough to
+  // cover a few milliseconds of work (2 to 16), which hides the round trip to the coordinator.
   [[nodiscard]] int batches_ahead() const;
   // Points of the grid (or shard) this run is responsible for.
   [[nodiscard]] std::uint64_t total() const { return total_; }

@@ -2,6 +2,12 @@
 
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define EMSWEEP_SHA_NI 1
+#endif
+
 namespace emsweep {
 namespace {
 
@@ -19,7 +25,7 @@ constexpr std::uint32_t kRound[64] = {
 
 constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-void compress(std::uint32_t state[8], const std::uint8_t block[64]) {
+void compress_portable(std::uint32_t state[8], const std::uint8_t block[64]) {
   std::uint32_t w[64];
   for (int i = 0; i < 16; ++i) {
     w[i] = (std::uint32_t{block[4 * i]} << 24) | (std::uint32_t{block[4 * i + 1]} << 16) |
@@ -58,7 +64,75 @@ void compress(std::uint32_t state[8], const std::uint8_t block[64]) {
   state[7] += h;
 }
 
+#ifdef EMSWEEP_SHA_NI
+// The same compression with the x86 SHA extensions (the round structure of Intel's reference):
+// the message schedule in four 128-bit registers, two rounds per sha256rnds2.
+__attribute__((target("sha,sse4.1"))) void compress_sha_ni(std::uint32_t state[8],
+                                                            const std::uint8_t block[64]) {
+  const __m128i kByteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[0]));
+  __m128i state1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[4]));
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);               // CDAB
+  state1 = _mm_shuffle_epi32(state1, 0x1B);         // EFGH
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);  // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);      // CDGH
+  const __m128i abef = state0;
+  const __m128i cdgh = state1;
+
+  __m128i w[4];
+  for (int i = 0; i < 4; ++i) {
+    w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)),
+                            kByteSwap);
+  }
+  // Group g runs rounds 4g..4g+3 on message words w[g % 4]; words 16..63 are made on the way.
+  for (int g = 0; g < 16; ++g) {
+    __m128i msg = _mm_add_epi32(w[g & 3],
+                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRound[4 * g])));
+    state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+    if (g >= 3 && g <= 14) {  // words of group g + 1
+      __m128i& next = w[(g + 1) & 3];
+      next = _mm_add_epi32(next, _mm_alignr_epi8(w[g & 3], w[(g + 3) & 3], 4));
+      next = _mm_sha256msg2_epu32(next, w[g & 3]);
+    }
+    msg = _mm_shuffle_epi32(msg, 0x0E);
+    state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+    if (g >= 1 && g <= 12) w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], w[g & 3]);
+  }
+  state0 = _mm_add_epi32(state0, abef);
+  state1 = _mm_add_epi32(state1, cdgh);
+
+  tmp = _mm_shuffle_epi32(state0, 0x1B);          // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);       // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);    // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);       // ABEF
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[0]), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[4]), state1);
+}
+#endif
+
+using CompressFn = void (*)(std::uint32_t*, const std::uint8_t*);
+
+CompressFn pick_compress() {
+#ifdef EMSWEEP_SHA_NI
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) != 0 && (c & bit_SSSE3) != 0;
+  const bool sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
+  if (sse41 && sha) return compress_sha_ni;
+#endif
+  return compress_portable;
+}
+
+CompressFn compress_fn = pick_compress();
+
+void compress(std::uint32_t state[8], const std::uint8_t block[64]) { compress_fn(state, block); }
+
 }  // namespace
+
+bool sha256_use_cpu_extensions(bool use) {
+  const CompressFn best = pick_compress();
+  compress_fn = use ? best : compress_portable;
+  return compress_fn != compress_portable;
+}
 
 std::array<std::uint8_t, 32> sha256(std::string_view data) {
   std::uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,

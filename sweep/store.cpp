@@ -760,8 +760,9 @@ Store::~Store() {
 
 void Store::record_dispatch(const WorkItem& item) {
   journal_->append(RecordType::kDispatch, encode(item));
-  journal_->write_out();
 }
+
+void Store::publish() { journal_->write_out(); }
 
 void Store::record_release(const WorkItem& item) { journal_->append(RecordType::kReleased, encode(item)); }
 
@@ -779,6 +780,8 @@ void Store::record_result(const PointRecord& record, std::string_view encoded) {
 }
 
 void Store::commit() { journal_->commit(); }
+
+void Store::commit_in_background() { journal_->commit_in_background(); }
 
 void Store::flush_view() { view_->flush(); }
 

@@ -112,7 +112,9 @@ class Store {
 
   // The replayed journal: done/failed points and attempts of unfinished ones.
   [[nodiscard]] const Ledger& ledger() const { return ledger_; }
-  // Journals that a point is being sent to a worker (written through before it is sent).
+  // Journals that a point is being sent to a worker. The record reaches the kernel at the next
+  // publish(): the coordinator publishes before it waits for a message and at most 1 ms after
+  // a dispatch, so a point that crashes its process still has its attempt counted.
   void record_dispatch(const WorkItem& item);
   // Journals a point handed back at a clean interrupt (its attempt does not count).
   void record_release(const WorkItem& item);
@@ -120,8 +122,14 @@ class Store {
   void record_attempt_failure(const AttemptFailure& failure);
   // Journals a final record (encoded payload given when the caller has it) and queues its row.
   void record_result(const PointRecord& record, std::string_view encoded = {});
+  // Hands the records so far to the kernel (they survive the process dying, not power loss).
+  void publish();
+  // True when records are waiting for publish().
+  [[nodiscard]] bool unpublished() const { return journal_->buffered(); }
   // Makes every record so far durable (fdatasync).
   void commit();
+  // The same, by a background thread, so that the caller does not wait for the disk.
+  void commit_in_background();
   // Records written since the last commit.
   [[nodiscard]] std::size_t uncommitted() const { return journal_->uncommitted(); }
   // Appends queued rows to the HDF5 view.

@@ -153,7 +153,7 @@ TEST_CASE("the scheduler retries, gives up, and batches short tasks", "[engine][
   }
   auto batch = s.next_batch(1);
   CHECK(batch.size() > 1);  // fast points now travel in batches
-  CHECK(s.batches_ahead() == 2);
+  CHECK(s.batches_ahead() >= 2);
 }
 
 TEST_CASE("points that crashed their process too often are failed, others retried first", "[engine][scheduler]") {

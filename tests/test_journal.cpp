@@ -32,6 +32,30 @@ TEST_CASE("crc32c matches the standard check value", "[journal]") {
   CHECK(crc32c("") == 0u);
 }
 
+TEST_CASE("crc32c is the same with and without SSE4.2, whole or in pieces", "[journal]") {
+  std::string data;
+  std::uint64_t x = 2463534242ull;
+  for (int i = 0; i < 1000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    data.push_back(static_cast<char>(x & 0xff));
+  }
+  std::vector<std::uint32_t> fast, parts;
+  for (std::size_t len = 0; len <= data.size(); len += 7) {
+    const std::string_view s = std::string_view(data).substr(0, len);
+    fast.push_back(crc32c(s));
+    parts.push_back(crc32c(s.substr(len / 3), crc32c(s.substr(0, len / 3))));
+  }
+  const bool had = crc32c_use_cpu_extensions(false);
+  std::vector<std::uint32_t> table;
+  for (std::size_t len = 0; len <= data.size(); len += 7) table.push_back(crc32c(std::string_view(data).substr(0, len)));
+  crc32c_use_cpu_extensions(had);
+  CHECK(fast == table);
+  CHECK(parts == table);
+  CHECK(crc32c("123456789") == 0xE3069283u);
+}
+
 TEST_CASE("records written are read back in order", "[journal]") {
   const std::string path = temp_dir() + "/a.journal";
   fs::remove(path);
