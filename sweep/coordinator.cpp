@@ -21,7 +21,7 @@ constexpr auto kPollTimeout = std::chrono::milliseconds(50);
 // messages at most this long after they were made: one write(2) per message cost a third of
 // the coordinator's time with one point per message.
 constexpr double kPublishSeconds = 0.001;
-constexpr std::size_t kMaxBufferedRows = 16384;  // bounds the view's memory between flushes
+constexpr std::size_t kMaxBufferedRows = 1024;  // bounds the view's memory; small buffers stay in cache
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
