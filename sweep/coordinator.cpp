@@ -178,6 +178,11 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
           }
         }
         feed(msg->source);
+        if (sched.take_wakeup()) {  // an isolated crash suspect finished: idle workers may go on
+          for (int w : workers) {
+            if (batches_out[w] == 0) feed(w);
+          }
+        }
         if (stopping) {
           for (int w : workers) {
             if (batches_out[w] == 0) stop_worker(w);

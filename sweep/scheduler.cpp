@@ -46,6 +46,8 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
                : "dispatched " + std::to_string(attempts) +
                      " times without a report: its process probably crashed (segfault, abort, "
                      "out of memory) or the job was killed while it ran"});
+    } else if (attempts >= 2) {
+      isolated_.push_back({index, attempts + 1});
     } else {
       retries_.push_back({index, attempts + 1});
     }
@@ -74,7 +76,7 @@ bool Scheduler::next_fresh(WorkItem& out) {
 }
 
 bool Scheduler::exhausted() const {
-  if (!retries_.empty()) return false;
+  if (!retries_.empty() || !isolated_.empty()) return false;
   // Advance the cursor over indices that will never be handed out, then look.
   while (cursor_ < grid_->full_size()) {
     std::uint64_t i = cursor_;
@@ -114,7 +116,13 @@ std::vector<WorkItem> Scheduler::next_batch(int worker) {
   std::vector<WorkItem> out;
   auto& mine = flying_[worker];
   if (stopped_) return out;
-  const std::size_t n = batch_size();
+  const std::size_t n = isolated_.empty() || isolated_flying_ ? batch_size() : 0;
+  if (n == 0) {  // a crash suspect travels alone
+    out.push_back(isolated_.front());
+    isolated_.pop_front();
+    isolated_flying_ = true;
+    isolated_index_ = out.back().index;
+  }
   while (out.size() < n) {
     if (!retries_.empty()) {
       out.push_back(retries_.front());
@@ -141,6 +149,10 @@ Scheduler::Verdict Scheduler::on_outcome(int worker, const WorkItem& item, bool 
   if (it != mine.end()) {
     mine.erase(it);
     --in_flight_;
+  }
+  if (isolated_flying_ && item.index == isolated_index_) {
+    isolated_flying_ = false;
+    wakeup_ = true;
   }
   if (std::isfinite(seconds) && seconds >= 0) {
     mean_seconds_ = mean_seconds_ == 0 ? std::max(seconds, 1e-7) : 0.9 * mean_seconds_ + 0.1 * seconds;

@@ -7,6 +7,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "grid.h"
@@ -35,7 +36,10 @@ class Scheduler {
   enum class Verdict { kDone, kRetry, kFailed };
 
   // Starts from what the journal says (`ledger`): finished points are skipped, unfinished
-  // dispatched points go first with their attempt count carried over.
+  // dispatched points go first with their attempt count carried over. A point dispatched twice
+  // or more without a report (a crash took its job down while it was in flight, twice) runs
+  // isolated: never in flight together with another such point, so that a crashing point
+  // cannot take the same innocent neighbours down with it until their attempts run out.
   Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig config);
 
   // The next points for `worker` (empty when none can be handed out now).
@@ -44,6 +48,8 @@ class Scheduler {
   [[nodiscard]] Verdict on_outcome(int worker, const WorkItem& item, bool ok, double seconds);
   // Points whose attempts were used up by crashes in earlier runs (taken once).
   [[nodiscard]] std::vector<ExhaustedPoint> take_exhausted();
+  // True once after an isolated point finished: idle workers may have work again.
+  [[nodiscard]] bool take_wakeup() { return std::exchange(wakeup_, false); }
   // Stops handing out work (signal, fail_fast).
   void stop() { stopped_ = true; }
   [[nodiscard]] bool stopped() const { return stopped_; }
@@ -73,6 +79,10 @@ class Scheduler {
   const IndexSet* done_ = nullptr;      // the ledger's finished points (outlives us)
   const IndexSet* failed_ = nullptr;
   std::deque<WorkItem> retries_;        // points to run again first
+  std::deque<WorkItem> isolated_;       // crash suspects, handed out one at a time
+  bool isolated_flying_ = false;        // one of them is in flight
+  std::uint64_t isolated_index_ = 0;
+  bool wakeup_ = false;
   IndexSet skip_;                       // finished, or queued in retries_
   std::vector<ExhaustedPoint> exhausted_;
   std::unordered_map<int, std::deque<WorkItem>> flying_;  // per worker, in order

@@ -183,6 +183,39 @@ TEST_CASE("points that crashed their process too often are failed, others retrie
   CHECK(handed.size() == 21);
 }
 
+TEST_CASE("points dispatched twice without a report run one at a time", "[engine][scheduler]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger ledger;
+  ledger.pending_attempts[5] = 2;  // in flight at two crashes: suspects, run isolated
+  ledger.pending_attempts[6] = 2;
+  ledger.pending_attempts[7] = 1;  // in flight at one crash: retried first, as usual
+  SchedulerConfig cfg;              // max_retries 2: a third attempt is allowed
+  Scheduler s(grid, ledger, cfg);
+  CHECK(s.take_exhausted().empty());
+  auto first = s.next_batch(1);
+  REQUIRE(first.size() == 1);  // a suspect travels alone
+  const std::uint64_t suspect = first[0].index;
+  CHECK((suspect == 5 || suspect == 6));
+  CHECK(first[0].attempt == 3);
+  // While it is in flight, nothing handed out contains the other suspect.
+  std::set<std::uint64_t> handed;
+  for (int i = 0; i < 50 && !s.exhausted(); ++i) {
+    for (auto& w : s.next_batch(2)) handed.insert(w.index);
+  }
+  CHECK(handed.count(7) == 1);
+  CHECK(handed.count(5) + handed.count(6) == 0);
+  CHECK_FALSE(s.exhausted());  // the other suspect is still to run
+  CHECK_FALSE(s.take_wakeup());
+  CHECK(s.on_outcome(1, first[0], true, 1.0) == Scheduler::Verdict::kDone);
+  CHECK(s.take_wakeup());
+  auto second = s.next_batch(2);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].index == (suspect == 5 ? 6u : 5u));
+  CHECK(s.on_outcome(2, second[0], true, 1.0) == Scheduler::Verdict::kDone);
+  CHECK(s.exhausted());
+}
+
 TEST_CASE("a sweep over 3 worker threads records every point once with the probe's values", "[engine]") {
   const std::string dir = temp_dir("basic");
   SweepSpec spec = make_spec(dir + "/r.h5");

@@ -96,10 +96,12 @@ task_abort | task_segfault)
   mode=${scenario#task_}
   crashes=0
   for attempt in 1 2 3 4 5 6 7; do
-    # One crashing point (x = 0.5 of a 5-point grid): each crash ends the whole job and
-    # counts an attempt for the points in flight; max_retries 3 = 4 crashes, then recorded.
+    # One crashing point (x = 0.5 of a 21-point grid): each crash ends the whole job and
+    # counts an attempt for every point in flight (up to 4 here); max_retries 3 = 4 crashes,
+    # then recorded. The innocent points in flight with it must not run out of attempts: a
+    # point charged twice runs isolated from the other suspects.
     run_sync "$work/c.h5" --set task.fail="$mode" --set task.fail_x=0.5 \
-      --set 'grid.seed={replicates: 1}' --set 'grid.gate_noise=[0.0]'
+      --set 'grid.x={linspace: [0, 1, 21]}' --set 'grid.seed={replicates: 1}' --set 'grid.gate_noise=[0.0]'
     echo "run $attempt: exit $rc"
     [[ $rc == 0 || $rc == 4 ]] && break
     [[ $rc == 2 || $rc == 5 || $rc == 6 ]] && fail "run $attempt: exit $rc"
@@ -114,11 +116,12 @@ import sys, h5py, numpy as np
 p = h5py.File(sys.argv[1], "r")["points"][:]
 ids, n = np.unique(p["point_id"], return_counts=True)
 assert (n == 1).all(), "duplicate rows"
-assert len(p) == 5, f"{len(p)} rows, expected 5"
+assert len(p) == 21, f"{len(p)} rows, expected 21"
 crash = p["x"] == 0.5
 failed = p["status"] == 2
 print(f"{int(failed.sum())} failed points (all at x=0.5: {bool((crash == failed).all())}); "
-      f"{int((~failed).sum())} done; attempts of failed points {sorted(set(p['attempts'][failed].tolist()))}")
+      f"{int((~failed).sum())} done; attempts of failed points {sorted(set(p['attempts'][failed].tolist()))}, "
+      f"most attempts of a done point {int(p['attempts'][~failed].max())}")
 assert (failed == crash).all(), "only and all points at x=0.5 must fail"
 assert all(b"crash" in e or b"without a report" in e for e in p["error"][failed]), p["error"][failed][:3]
 PY
