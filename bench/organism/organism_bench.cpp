@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     opt[key.substr(2)] = argv[i + 1];
   }
   torch::set_num_threads(1);
+  keep_freed_memory();  // as the organism task does in every worker
   WorldConfig wc;
   wc.max_pairs = std::stoi(opt["max_pairs"]);
   const World world(wc);

@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <malloc.h>
+
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -9,6 +11,15 @@
 #include "error.h"
 
 namespace emsweep::organism {
+
+void keep_freed_memory() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    return true;
+  }();
+  (void)done;
+}
 
 MlpImpl::MlpImpl(int d_model, int d_ff)
     : up(register_module("up", torch::nn::Linear(d_model, d_ff))),

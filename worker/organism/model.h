@@ -152,4 +152,9 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
 [[nodiscard]] torch::Tensor perturb_orthogonal(const torch::Tensor& x, double eps,
                                                at::Generator& gen);
 
+// Makes glibc keep freed memory for reuse instead of returning each large tensor to the kernel
+// with munmap and faulting it back in on the next step (mmap threshold 256 MiB, trim threshold
+// 512 MiB). Process-wide; a training step ran ~1.6x faster with it on this machine.
+void keep_freed_memory();
+
 }  // namespace emsweep::organism

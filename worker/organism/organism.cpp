@@ -569,6 +569,7 @@ namespace {
 class OrganismTask : public Task {
  public:
   OrganismTask() {
+    organism::keep_freed_memory();
     const auto info = organism_kind_info();
     for (const auto& metric : info.metrics) names_.push_back(metric.name);
     curves_ = info.curves;
