@@ -106,13 +106,17 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
   Clock::time_point last_commit = Clock::now();
   Clock::time_point last_flush = Clock::now();
   Clock::time_point last_publish = Clock::now();
+  auto publish = [&] {
+    store.publish();
+    last_publish = Clock::now();
+  };
 
   try {
     for (int w : workers) feed(w);
     while (active_count > 0) {
       const int requests = stop_requests();
       if (requests >= 1 && !stopping) {
-        store.publish();  // a crashed worker brings this signal: count its point's attempt
+        publish();  // a crashed worker brings this signal: count its point's attempt
         stopping = true;
         sched.stop();
         grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -137,10 +141,7 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
 
       std::optional<Message> msg = transport.receive(std::chrono::microseconds(0));
       if (!msg) {
-        if (store.unpublished()) {
-          store.publish();
-          last_publish = Clock::now();
-        }
+        if (store.unpublished()) publish();
         msg = transport.receive(kPollTimeout);
       }
       if (msg && msg->tag == Tag::kResults) {
@@ -189,10 +190,7 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
           }
         }
       }
-      if (store.unpublished() && seconds_since(last_publish) >= kPublishSeconds) {
-        store.publish();
-        last_publish = Clock::now();
-      }
+      if (store.unpublished() && seconds_since(last_publish) >= kPublishSeconds) publish();
       // Durability: sync in groups, and at once whenever the coordinator is idle. A background
       // thread waits for the disk (fdatasync took a fifth of the coordinator's time).
       if (store.uncommitted() > 0 &&

@@ -105,9 +105,8 @@ Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
   }
   axis_texts_.resize(spec.axes.size());
   for (const auto& [part, ai] : id_parts_) {
-    const auto& values = ai >= 0 ? spec.axes[ai].values : std::vector<Value>{};
-    if (values.size() > kMaxCachedAxisTexts) continue;
-    for (const auto& v : values) axis_texts_[ai].push_back(v.canonical() + ";");
+    if (ai < 0 || spec.axes[ai].values.size() > kMaxCachedAxisTexts) continue;
+    for (const auto& v : spec.axes[ai].values) axis_texts_[ai].push_back(v.canonical() + ";");
   }
 }
 

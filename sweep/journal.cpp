@@ -12,10 +12,10 @@
 #include <ctime>
 #include <fstream>
 
+#include "cpu.h"
 #include "error.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
+#ifdef EMSWEEP_X86_EXTENSIONS
 #include <nmmintrin.h>
 #define EMSWEEP_CRC_SSE42 1
 #endif
@@ -47,6 +47,11 @@ std::string utc_stamp() {
 }
 
 bool valid_type(std::uint8_t t) { return t >= 1 && t <= 5; }
+
+StoreError sync_failed(const std::string& path, const std::string& why) {
+  return StoreError("cannot sync the journal " + path + ": " + why,
+                    "the disk may be full or failing; run the same command again to resume");
+}
 
 }  // namespace
 
@@ -81,8 +86,7 @@ using CrcFn = std::uint32_t (*)(std::string_view, std::uint32_t);
 
 CrcFn pick_crc() {
 #ifdef EMSWEEP_CRC_SSE42
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) != 0) return crc32c_sse42;
+  if (cpu_has_sse42()) return crc32c_sse42;
 #endif
   return crc32c_portable;
 }
@@ -261,10 +265,7 @@ void JournalWriter::commit() {
   write_out();
   if (synced_bytes() == written_) return;  // nothing written since the last sync
   const std::uint64_t target = written_;
-  if (::fdatasync(fd_) != 0) {
-    throw StoreError("cannot sync the journal " + path_ + ": " + errno_text(),
-                     "the disk may be full or failing; run the same command again to resume");
-  }
+  if (::fdatasync(fd_) != 0) throw sync_failed(path_, errno_text());
   {
     std::lock_guard<std::mutex> lock(sync_mutex_);
     synced_ = std::max(synced_, target);
@@ -292,12 +293,9 @@ std::uint64_t JournalWriter::synced_bytes() const {
 void JournalWriter::sync_loop() {
   std::unique_lock<std::mutex> lock(sync_mutex_);
   for (;;) {
-    sync_cv_.wait(lock, [&] { return sync_stop_ || sync_wanted_ > synced_; });
-    if (sync_wanted_ <= synced_ || !sync_error_.empty()) {
-      if (sync_stop_) return;
-      if (!sync_error_.empty()) sync_cv_.wait(lock, [&] { return sync_stop_; });
-      continue;
-    }
+    // After a failure it only waits to be stopped: the owner throws the error.
+    sync_cv_.wait(lock, [&] { return sync_stop_ || (sync_error_.empty() && sync_wanted_ > synced_); });
+    if (sync_stop_) return;  // the destructor's commit() syncs what is left
     // Everything written before fdatasync starts is durable once it returns.
     const std::uint64_t target = sync_wanted_;
     lock.unlock();
@@ -318,10 +316,7 @@ void JournalWriter::throw_sync_error() {
     std::lock_guard<std::mutex> lock(sync_mutex_);
     why = sync_error_;
   }
-  if (!why.empty()) {
-    throw StoreError("cannot sync the journal " + path_ + ": " + why,
-                     "the disk may be full or failing; run the same command again to resume");
-  }
+  if (!why.empty()) throw sync_failed(path_, why);
 }
 
 }  // namespace emsweep

@@ -74,9 +74,6 @@ class JournalWriter {
   // at once, so the caller does not wait for the disk. A failed background sync is thrown as a
   // StoreError by the next commit or commit_in_background.
   void commit_in_background();
-  // Bytes handed to the kernel, and bytes known durable (synced), since the writer opened.
-  [[nodiscard]] std::uint64_t written_bytes() const { return written_; }
-  [[nodiscard]] std::uint64_t synced_bytes() const;
   // True when appended records wait in the buffer for write_out().
   [[nodiscard]] bool buffered() const { return !buffer_.empty(); }
   // Records appended since the last commit.
@@ -95,6 +92,7 @@ class JournalWriter {
   // durable; `sync_error_` the text of a failed fdatasync.
   void sync_loop();
   void throw_sync_error();
+  [[nodiscard]] std::uint64_t synced_bytes() const;
   mutable std::mutex sync_mutex_;
   std::condition_variable sync_cv_;
   std::thread syncer_;

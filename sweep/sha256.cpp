@@ -2,8 +2,9 @@
 
 #include <cstring>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
+#include "cpu.h"
+
+#ifdef EMSWEEP_X86_EXTENSIONS
 #include <immintrin.h>
 #define EMSWEEP_SHA_NI 1
 #endif
@@ -114,10 +115,7 @@ using CompressFn = void (*)(std::uint32_t*, const std::uint8_t*);
 
 CompressFn pick_compress() {
 #ifdef EMSWEEP_SHA_NI
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  const bool sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) != 0 && (c & bit_SSSE3) != 0;
-  const bool sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
-  if (sse41 && sha) return compress_sha_ni;
+  if (cpu_has_sha()) return compress_sha_ni;
 #endif
   return compress_portable;
 }
