@@ -1,5 +1,6 @@
-// organism_bench: the organism's pre-training step (forward, backward, AdamW) in LibTorch C++,
-// timed as steps/s on one thread, plus this core's GEMM rate. It writes the initial weights and
+// organism_bench: the organism's pre-training step (forward, backward, AdamW) as emsweep runs it
+// (the hand-written PretrainStep) and through LibTorch's autograd, timed as steps/s on one
+// thread, plus this core's GEMM rate. It writes the initial weights and
 // the batch to --out so that step_bench.py runs the same step in Python PyTorch.
 //   organism_bench --d 64 --layers 4 --heads 4 --ff 256 --batch 32 --steps 200 --out DIR
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "organism/model.h"
+#include "organism/pretrain_step.h"
 #include "organism/world.h"
 
 using namespace emsweep::organism;
@@ -96,19 +98,26 @@ int main(int argc, char** argv) {
   std::filesystem::remove(out / "tokens.bin");
   write_raw(out / "tokens.bin", batch.tokens);
 
-  const double loss0 = masked_nll(model->forward(batch.tokens), batch).item<double>();
+  // emsweep's pre-training step (worker/organism/pretrain_step.cpp), and for comparison the
+  // same step through LibTorch's autograd and torch::optim::AdamW.
+  PretrainStep trainer(*model);
+  const double loss0 = trainer.loss_and_grad(batch);
+  const double autograd_loss0 = masked_nll(model->forward(batch.tokens), batch).item<double>();
+  auto time_steps = [&](const auto& step) {
+    for (int i = 0; i < 5; ++i) step();  // warm-up
+    const auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) step();
+    return steps / seconds_since(t0);
+  };
+  const double rate = time_steps([&] { trainer.step(batch, /*lr=*/1e-3); });
   torch::optim::AdamW adamw(model->parameters(),
                             torch::optim::AdamWOptions(1e-3).weight_decay(/*weight_decay=*/0.01));
-  auto step = [&] {
+  const double autograd_rate = time_steps([&] {
     auto loss = masked_nll(model->forward(batch.tokens), batch);
     adamw.zero_grad();
     loss.backward();
     adamw.step();
-  };
-  for (int i = 0; i < 5; ++i) step();  // warm-up
-  const auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) step();
-  const double secs = seconds_since(t0);
+  });
 
   // FLOPs of a step: 6 x tokens x matmul weights (forward 2, backward 4) plus attention
   // (QK^T and AV: 4 B T^2 d forward per layer, x3 with the backward).
@@ -121,9 +130,10 @@ int main(int argc, char** argv) {
   const double gemm = gemm_gflops(512);
   std::printf(
       "{\"impl\": \"cpp\", \"d\": %d, \"layers\": %d, \"ff\": %d, \"batch\": %d, \"seq\": %d, "
-      "\"loss0\": %.9f, \"steps_per_s\": %.3f, \"step_gflops\": %.4f, \"achieved_gflops_s\": "
-      "%.3f, \"gemm_gflops_s\": %.3f, \"share_of_gemm\": %.3f}\n",
-      mc.d_model, mc.n_layers, mc.d_ff, batch_size, static_cast<int>(t), loss0, steps / secs,
-      flops / 1e9, flops * steps / secs / 1e9, gemm, flops * steps / secs / 1e9 / gemm);
+      "\"loss0\": %.9f, \"autograd_loss0\": %.9f, \"steps_per_s\": %.3f, "
+      "\"autograd_steps_per_s\": %.3f, \"step_gflops\": %.4f, \"achieved_gflops_s\": %.3f, "
+      "\"gemm_gflops_s\": %.3f, \"share_of_gemm\": %.3f}\n",
+      mc.d_model, mc.n_layers, mc.d_ff, batch_size, static_cast<int>(t), loss0, autograd_loss0,
+      rate, autograd_rate, flops / 1e9, flops * rate / 1e9, gemm, flops * rate / 1e9 / gemm);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "error.h"
+#include "pretrain_step.h"
 
 namespace emsweep::organism {
 
@@ -251,9 +252,7 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
 }
 
 double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
-  model->train();
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(
-                                                   /*weight_decay=*/0.01));
+  PretrainStep trainer(*model, AdamWConfig{});
   const int warmup = std::max(1, config.steps / 20);
   double tail_loss = 0;
   int tail_count = 0;
@@ -267,27 +266,20 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
           static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
       lr *= 0.1 + 0.9 * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
     }
-    for (auto& group : opt.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
     std::vector<std::vector<int>> docs;
     for (int i = 0; i < config.batch; ++i) docs.push_back(world.pretrain_document(rng));
-    auto batch = batch_all_tokens(docs);
-    auto loss = masked_nll(model->forward(batch.tokens), batch);
-    const double value = loss.item<double>();
+    const double value = trainer.step(batch_all_tokens(docs), lr);
     if (!std::isfinite(value)) {
       throw TaskError("organism: base pre-training diverged at step " + std::to_string(step) +
                           " (loss " + std::to_string(value) + ")",
                       "lower task.pretrain_lr");
     }
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
     if (step >= config.steps - std::max(1, config.steps / 10)) {
       tail_loss += value;
       ++tail_count;
     }
   }
+  trainer.store(*model);
   model->eval();
   return tail_loss / tail_count;
 }

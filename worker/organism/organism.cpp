@@ -253,7 +253,7 @@ OrganismConfig config_from(const Settings& s) {
 std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
   std::ostringstream k;
   const auto& w = c.world;
-  k << "organism-base v2\n"
+  k << "organism-base v3\n"
     << "world: other_domains=" << w.other_domains << " topic_tokens=" << w.topic_tokens
     << " shared_tokens=" << w.shared_tokens << " answer_vocab=" << w.answer_vocab
     << " question_tokens=" << w.question_tokens << " answer_tokens=" << w.answer_tokens
