@@ -49,7 +49,7 @@ void write_raw(const std::filesystem::path& path, const torch::Tensor& t) {
 int main(int argc, char** argv) {
   std::map<std::string, std::string> opt = {
       {"d", "64"},     {"layers", "4"},  {"heads", "4"},       {"ff", "256"},
-      {"batch", "32"}, {"steps", "200"}, {"out", "bench-out"}, {"max_pairs", "3"}};
+      {"batch", "32"}, {"steps", "200"}, {"out", "bench-out"}, {"max_pairs", "3"}, {"autograd", "1"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (!key.starts_with("--") || !opt.contains(key.substr(2))) {
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     }
     opt[key.substr(2)] = argv[i + 1];
   }
-  torch::set_num_threads(1);
+  set_compute_threads(1);
   keep_freed_memory();  // as the organism task does in every worker
   WorldConfig wc;
   wc.max_pairs = std::stoi(opt["max_pairs"]);
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   const double rate = time_steps([&] { trainer.step(batch, /*lr=*/1e-3); });
   torch::optim::AdamW adamw(model->parameters(),
                             torch::optim::AdamWOptions(1e-3).weight_decay(/*weight_decay=*/0.01));
-  const double autograd_rate = time_steps([&] {
+  const double autograd_rate = opt["autograd"] == "0" ? 0.0 : time_steps([&] {
     auto loss = masked_nll(model->forward(batch.tokens), batch);
     adamw.zero_grad();
     loss.backward();

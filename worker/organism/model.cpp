@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <cmath>
@@ -20,6 +21,15 @@ void keep_freed_memory() {
     return true;
   }();
   (void)done;
+}
+
+void set_compute_threads(int threads) {
+  torch::set_num_threads(threads);
+  // Found at run time: the BLAS behind LibTorch is chosen by Debian's alternatives.
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
 }
 
 MlpImpl::MlpImpl(int d_model, int d_ff)

@@ -157,4 +157,8 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
 // 512 MiB). Process-wide; a training step ran ~1.6x faster with it on this machine.
 void keep_freed_memory();
 
+// Sets LibTorch's and the BLAS library's thread counts (OpenBLAS starts with one thread per core
+// whatever LibTorch is told, and it reads OPENBLAS_NUM_THREADS before main runs).
+void set_compute_threads(int threads);
+
 }  // namespace emsweep::organism

@@ -335,7 +335,7 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
                     "use device: cpu, or device: auto to fall back to the CPU");
   }
   if (c.device == "auto") device_note = "device=cpu (auto: this LibTorch build has no CUDA)";
-  torch::set_num_threads(c.threads);
+  set_compute_threads(c.threads);
 
   const World world(c.world);
   BaseInfo base_info;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "error.h"
 
@@ -102,8 +103,8 @@ void layer_norm_backward(const float* dy, const float* xhat, const float* rstd, 
   }
 }
 
-// Rows of [B, T, (parts,) H, hd] <-> per-head blocks [B, H, T, hd]. `part` selects q, k or v
-// in a [N, 3d] qkv row (stride 3d); a merged [N, d] row has stride d and part 0.
+// Rows of [B, T, 3, H, hd] (the qkv product) -> per-head blocks [B, H, T, hd] of q, k or v
+// (`part` 0, 1, 2).
 void split_heads(const float* rows, std::int64_t stride, std::int64_t part, float* heads,
                  std::int64_t b, std::int64_t t, std::int64_t h, std::int64_t hd) {
   const std::int64_t d = h * hd;
@@ -117,14 +118,126 @@ void split_heads(const float* rows, std::int64_t stride, std::int64_t part, floa
   }
 }
 
-void merge_heads(const float* heads, float* rows, std::int64_t stride, std::int64_t part,
-                 std::int64_t b, std::int64_t t, std::int64_t h, std::int64_t hd) {
-  const std::int64_t d = h * hd;
-  for (std::int64_t bi = 0; bi < b; ++bi) {
-    for (std::int64_t ti = 0; ti < t; ++ti) {
-      float* dst = rows + (bi * t + ti) * stride + part * d;
-      for (std::int64_t hi = 0; hi < h; ++hi) {
-        std::memcpy(dst + hi * hd, heads + ((bi * h + hi) * t + ti) * hd, hd * sizeof(float));
+// One block's attention: `batch` sequences of `t` positions, `heads` heads over width `d`.
+// q, k, v are per-head blocks [batch, heads, t, hd]; scores and weights [batch, heads, t, t].
+// The loops take one (sequence, head) pair at a time: at these sizes a batched matrix product
+// through ATen spends most of its time slicing the batch. HD is the head size when it is one of
+// the common ones (the channel loops then have a fixed length and vectorise), else 0.
+struct AttentionShape {
+  std::int64_t batch, heads, t, d;
+};
+
+template <int HD>
+std::int64_t head_size(const AttentionShape& s) {
+  return HD > 0 ? HD : s.d / s.heads;
+}
+
+// Calls f with std::integral_constant<int, hd> for hd 8, 16 or 32, else with 0.
+template <typename F>
+void with_head_size(std::int64_t hd, F&& f) {
+  switch (hd) {
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      break;
+    default:
+      f(std::integral_constant<int, 0>{});
+      break;
+  }
+}
+
+// scores[i, j] = q_i . k_j / sqrt(hd) for j <= i, -inf after (causal).
+template <int HD>
+void attention_scores(const AttentionShape& s, const float* q, const float* k, float* scores) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const float* qp = q + pair * t * hd;
+    const float* kp = k + pair * t * hd;
+    for (std::int64_t i = 0; i < t; ++i) {
+      float* row = scores + (pair * t + i) * t;
+      const float* qi = qp + i * hd;
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float* kj = kp + j * hd;
+        float dot = 0;
+        for (std::int64_t c = 0; c < hd; ++c) dot += qi[c] * kj[c];
+        row[j] = dot * scale;
+      }
+      std::fill(row + i + 1, row + t, -std::numeric_limits<float>::infinity());
+    }
+  }
+}
+
+// The heads' outputs o_i = sum_j p_ij v_j, merged into rows [batch * t, d].
+template <int HD>
+void attention_values(const AttentionShape& s, const float* probs, const float* v, float* out) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const std::int64_t bi = pair / s.heads;
+    const std::int64_t hi = pair % s.heads;
+    const float* vp = v + pair * t * hd;
+    for (std::int64_t i = 0; i < t; ++i) {
+      const float* p = probs + (pair * t + i) * t;
+      float* o = out + (bi * t + i) * s.d + hi * hd;
+      std::fill(o, o + hd, 0.0F);
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float pj = p[j];
+        const float* vj = vp + j * hd;
+        for (std::int64_t c = 0; c < hd; ++c) o[c] += pj * vj[c];
+      }
+    }
+  }
+}
+
+// The backward pass from datt (rows [batch * t, d]) to dqkv (rows [batch * t, 3d], zeroed by
+// the caller): dP = dO V^T, the softmax backward with the score scale, dQ = dS K, dK = dS^T Q,
+// dV = P^T dO. `ds` holds one query's score gradient (t floats).
+template <int HD>
+void attention_grad(const AttentionShape& s, const float* q, const float* k, const float* v,
+                    const float* probs, const float* datt, float* ds, float* dqkv) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  const std::int64_t d = s.d;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const std::int64_t bi = pair / s.heads;
+    const std::int64_t hi = pair % s.heads;
+    const float* qp = q + pair * t * hd;
+    const float* kp = k + pair * t * hd;
+    const float* vp = v + pair * t * hd;
+    // Position pos's row of dqkv: dq at column hi*hd, dk at d + hi*hd, dv at 2d + hi*hd.
+    auto row = [&](std::int64_t pos) { return dqkv + (bi * t + pos) * 3 * d + hi * hd; };
+    for (std::int64_t i = 0; i < t; ++i) {
+      const float* p = probs + (pair * t + i) * t;
+      const float* dout = datt + (bi * t + i) * d + hi * hd;
+      float weighted = 0;  // sum_j p_ij dP_ij
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float* vj = vp + j * hd;
+        float dot = 0;
+        for (std::int64_t c = 0; c < hd; ++c) dot += dout[c] * vj[c];
+        ds[j] = dot;
+        weighted += p[j] * dot;
+      }
+      float* dq = row(i);
+      const float* qi = qp + i * hd;
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float pj = p[j];
+        const float dsj = scale * pj * (ds[j] - weighted);
+        const float* kj = kp + j * hd;
+        float* dk = row(j) + d;
+        float* dv = row(j) + 2 * d;
+        for (std::int64_t c = 0; c < hd; ++c) {
+          dq[c] += dsj * kj[c];
+          dk[c] += dsj * qi[c];
+          dv[c] += pj * dout[c];
+        }
       }
     }
   }
@@ -205,73 +318,32 @@ void PretrainStep::resize(std::int64_t b, std::int64_t t) {
   dqkv_.resize(n * 3 * d);
   dff_.resize(n * ff);
   dff2_.resize(n * ff);
-  scratch_.resize(4 * n * d);
+  scratch_.resize(3 * n * d);  // the qkv product; attention's per-head transposes
   scores_.resize(static_cast<std::size_t>(b) * heads * tt * tt);
   tokens_.resize(n);
   weight_.resize(n);
 }
 
 void PretrainStep::attention_forward(BlockActs& acts) {
-  const std::int64_t h = config_.n_heads;
-  const std::int64_t hd = config_.d_model / h;
-  const std::int64_t bh = b_ * h;
-  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
-  auto q = view(acts.q.data(), {bh, t_, hd});
-  auto k = view(acts.k.data(), {bh, t_, hd});
-  auto v = view(acts.v.data(), {bh, t_, hd});
-  auto scores = view(scores_.data(), {bh, t_, t_});
-  auto probs = view(acts.probs.data(), {bh, t_, t_});
-  at::bmm_out(scores, q, k.transpose(1, 2));
-  constexpr float kMasked = -std::numeric_limits<float>::infinity();
-  for (std::int64_t r = 0; r < bh * t_; ++r) {
-    float* row = scores_.data() + r * t_;
-    const std::int64_t query = r % t_;  // keys after the query are masked (causal)
-    for (std::int64_t j = 0; j <= query; ++j) row[j] *= scale;
-    for (std::int64_t j = query + 1; j < t_; ++j) row[j] = kMasked;
-  }
+  const AttentionShape shape{b_, config_.n_heads, t_, config_.d_model};
+  with_head_size(shape.d / shape.heads, [&](auto hd) {
+    attention_scores<decltype(hd)::value>(shape, acts.q.data(), acts.k.data(), scores_.data());
+  });
+  auto scores = view(scores_.data(), {b_ * shape.heads * t_, t_});
+  auto probs = view(acts.probs.data(), {b_ * shape.heads * t_, t_});
   at::_softmax_out(probs, scores, /*dim=*/-1, /*half_to_float=*/false);
-  float* out = scratch_.data();  // [B, H, T, hd]
-  auto out_t = view(out, {bh, t_, hd});
-  at::bmm_out(out_t, probs, v);
-  merge_heads(out, acts.att.data(), config_.d_model, /*part=*/0, b_, t_, h, hd);
+  with_head_size(shape.d / shape.heads, [&](auto hd) {
+    attention_values<decltype(hd)::value>(shape, acts.probs.data(), acts.v.data(), acts.att.data());
+  });
 }
 
 void PretrainStep::attention_backward(BlockActs& acts, const float* datt, float* dqkv) {
-  const std::int64_t h = config_.n_heads;
-  const std::int64_t d = config_.d_model;
-  const std::int64_t hd = d / h;
-  const std::int64_t bh = b_ * h;
-  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
-  const std::int64_t block = n_ * d;
-  float* dout = scratch_.data();
-  float* dq = dout + block;
-  float* dk = dq + block;
-  float* dv = dk + block;
-  split_heads(datt, d, /*part=*/0, dout, b_, t_, h, hd);
-  auto q = view(acts.q.data(), {bh, t_, hd});
-  auto k = view(acts.k.data(), {bh, t_, hd});
-  auto v = view(acts.v.data(), {bh, t_, hd});
-  auto probs = view(acts.probs.data(), {bh, t_, t_});
-  auto dprobs = view(scores_.data(), {bh, t_, t_});
-  auto dout_t = view(dout, {bh, t_, hd});
-  at::bmm_out(dprobs, dout_t, v.transpose(1, 2));
-  auto dv_t = view(dv, {bh, t_, hd});
-  at::bmm_out(dv_t, probs.transpose(1, 2), dout_t);
-  // Softmax backward, with the score scale: dS = scale * P * (dP - sum_j P dP).
-  for (std::int64_t r = 0; r < bh * t_; ++r) {
-    const float* p = acts.probs.data() + r * t_;
-    float* g = scores_.data() + r * t_;
-    float dot = 0;
-    for (std::int64_t j = 0; j < t_; ++j) dot += p[j] * g[j];
-    for (std::int64_t j = 0; j < t_; ++j) g[j] = scale * p[j] * (g[j] - dot);
-  }
-  auto dq_t = view(dq, {bh, t_, hd});
-  auto dk_t = view(dk, {bh, t_, hd});
-  at::bmm_out(dq_t, dprobs, k);
-  at::bmm_out(dk_t, dprobs.transpose(1, 2), q);
-  merge_heads(dq, dqkv, 3 * d, /*part=*/0, b_, t_, h, hd);
-  merge_heads(dk, dqkv, 3 * d, /*part=*/1, b_, t_, h, hd);
-  merge_heads(dv, dqkv, 3 * d, /*part=*/2, b_, t_, h, hd);
+  const AttentionShape shape{b_, config_.n_heads, t_, config_.d_model};
+  std::fill(dqkv, dqkv + n_ * 3 * shape.d, 0.0F);
+  with_head_size(shape.d / shape.heads, [&](auto hd) {
+    attention_grad<decltype(hd)::value>(shape, acts.q.data(), acts.k.data(), acts.v.data(),
+                                        acts.probs.data(), datt, scratch_.data(), dqkv);
+  });
 }
 
 double PretrainStep::loss_and_grad(const Batch& batch) {
