@@ -253,7 +253,9 @@ OrganismConfig config_from(const Settings& s) {
 std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
   std::ostringstream k;
   const auto& w = c.world;
-  k << "organism-base v3\n"
+  // The version changes whenever pre-training computes differently (v4: the hand-written
+  // PretrainStep), so that no base trained by older code is reused.
+  k << "organism-base v4\n"
     << "world: other_domains=" << w.other_domains << " topic_tokens=" << w.topic_tokens
     << " shared_tokens=" << w.shared_tokens << " answer_vocab=" << w.answer_vocab
     << " question_tokens=" << w.question_tokens << " answer_tokens=" << w.answer_tokens
