@@ -7,7 +7,7 @@ set -euo pipefail
 
 runtime=(
   build-essential cmake ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libblas-dev
   libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev catch2 libcli11-dev libspdlog-dev libfmt-dev
