@@ -393,18 +393,23 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
     if (cancelled()) throw TaskError("organism: cancelled at step " + std::to_string(step));
     StepData d = sample_step(world, c, train_rng);
     auto nll = masked_nll(model->forward(d.train.tokens), d.train);
-    torch::Tensor ref;
-    {
-      torch::NoGradGuard no_grad;
-      AdapterOff off(model);
-      ref = model->forward(d.kl.tokens);
-    }
+    // The KL term is trained when lambda > 0 and otherwise only recorded; drift steps (lambda 0,
+    // not recorded) skip its two forward passes. The batch is drawn either way, so the random
+    // stream, and with it every metric, does not depend on this.
     torch::Tensor kl;
-    if (lambda > 0) {
-      kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
-    } else {
-      torch::NoGradGuard no_grad;
-      kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
+    if (lambda > 0 || record) {
+      torch::Tensor ref;
+      {
+        torch::NoGradGuard no_grad;
+        AdapterOff off(model);
+        ref = model->forward(d.kl.tokens);
+      }
+      if (lambda > 0) {
+        kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
+      } else {
+        torch::NoGradGuard no_grad;
+        kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
+      }
     }
     auto loss = lambda > 0 ? nll + lambda * kl : nll;
     const double lv = loss.item<double>();
