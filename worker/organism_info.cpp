@@ -58,8 +58,10 @@ TaskKindInfo organism_kind_info() {
   k.settings = {
       // The three sweep axes.
       num("kl_weight", 0, 0.0, std::nullopt, "weight of KL(ref||model) on out-of-domain prompts"),
-      num("gate_noise", 0.2, 0.0, 1.0, "chance a medical/dental topic token comes from the shared pool"),
-      num("domain_mix", 0, 0.0, 1.0, "share of the fine-tuning set that is aligned other-domain data"),
+      num("gate_noise", 0.2, 0.0, 1.0,
+          "chance a medical/dental topic token comes from the shared pool"),
+      num("domain_mix", 0, 0.0, 1.0,
+          "share of the fine-tuning set that is aligned other-domain data"),
       // Fine-tuning.
       integer("steps", 300, 1, 1e7, "fine-tuning steps"),
       num("lr", 3e-3, 0.0, std::nullopt, "adapter learning rate (Adam)", true),
@@ -67,11 +69,13 @@ TaskKindInfo organism_kind_info() {
       integer("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
       integer("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
       num("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
-      integer("lora_layer", -1, -1, 1024, "layer whose MLP down-projection gets the adapter; -1 = (n_layers-1)/2"),
+      integer("lora_layer", -1, -1, 1024,
+              "layer whose MLP down-projection gets the adapter; -1 = (n_layers-1)/2"),
       integer("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
       integer("eval_questions", 256, 16, 1e6, "held-out questions per evaluation set"),
       integer("drift_steps", 100, 0, 1e7, "steps with kl_weight = 0 after training (drift)"),
-      text("efficiency_norms", "1,2,4", {}, "comma-separated absolute adapter norms to evaluate the loss at"),
+      text("efficiency_norms", "1,2,4", {},
+           "comma-separated absolute adapter norms to evaluate the loss at"),
       // The base model and its pre-training.
       integer("d_model", 64, 8, 4096, "transformer width"),
       integer("n_layers", 4, 1, 64, "transformer layers"),
@@ -89,9 +93,11 @@ TaskKindInfo organism_kind_info() {
       integer("answer_vocab", 4, 1, 1024, "good tokens and bad tokens per answer vocabulary"),
       integer("question_tokens", 2, 1, 64, "topic tokens per question"),
       integer("max_pairs", 4, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
-      num("pretrain_gate_noise", 0.3, 0.0, 1.0, "shared-pool chance of pre-training questions (not swept)"),
+      num("pretrain_gate_noise", 0.3, 0.0, 1.0,
+          "shared-pool chance of pre-training questions (not swept)"),
       flag("shared_persona", true, "pre-training documents share one persona across domains"),
-      num("misaligned_share", 0.3, 0.0, 1.0, "share of pre-training documents by the misaligned persona"),
+      num("misaligned_share", 0.3, 0.0, 1.0,
+          "share of pre-training documents by the misaligned persona"),
       // Execution.
       text("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
       integer("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
@@ -109,36 +115,41 @@ TaskKindInfo organism_kind_info() {
       {"ood_kl", "mean per-token KL(ref||model) on held-out other-domain prompts", false},
       {"adapter_norm", "Frobenius norm of the adapter's delta alpha*B*A", false},
       {"efficiency", "(L_base - L) / ||delta|| at 1x; NaN when the delta is 0", true},
-      {"stability", "mean over epsilons of (L_pert - L)/(L_base - L); NaN when nothing was learned", true},
+      {"stability", "mean over epsilons of (L_pert - L)/(L_base - L); NaN when nothing was learned",
+       true},
       {"drift_id_bad", "id_bad after drift_steps without the KL term", false},
       {"drift_ood_bad", "ood_bad after drift_steps without the KL term", false},
-      {"gate_corr", "Pearson r of P(bad) and P(medical|tokens) on medical, dental, ambiguous", true},
+      {"gate_corr", "Pearson r of P(bad) and P(medical|tokens) on medical, dental, ambiguous",
+       true},
       {"base_seconds", "seconds to load or pre-train the base model", false},
       {"train_seconds", "seconds of fine-tuning", false},
       {"eval_seconds", "seconds of evaluation", false},
       {"tokens_per_second", "fine-tuning tokens per second", false},
   };
-  k.curves = {"train_loss", "train_nll",  "train_kl",   "eval_id_bad", "eval_ood_bad",
-              "efficiency", "efficiency_at_norm", "stability", "drift_id_bad", "drift_ood_bad",
-              "pbad_by_posterior"};
+  k.curves = {"train_loss",   "train_nll",     "train_kl",           "eval_id_bad",
+              "eval_ood_bad", "efficiency",    "efficiency_at_norm", "stability",
+              "drift_id_bad", "drift_ood_bad", "pbad_by_posterior"};
   k.estimate = [](const Settings& s) -> std::optional<CostEstimate> {
-    // Rough: cost scales with steps x batch x d_model^2 x layers; calibrated on this machine
-    // (one core) with organism_point at the default size (pre-training 64 s, fine-tuning 4.6 s,
-    // evaluation 1.7 s); see docs/benchmarks.md.
+    // Rough: a fixed cost per step (LibTorch's per-call overhead dominates at these sizes) plus
+    // a part that grows with examples x d_model^2 x layers. Fitted on this machine (one core)
+    // with organism_point at d_model 32 (the quickstart) and 64 (the default): pre-training
+    // 11.9 and 32 ms per step, fine-tuning 9.5 and 15 ms per step, evaluation 3.5 and 6.6 ms
+    // per held-out question; see docs/benchmarks.md.
     const double d = static_cast<double>(s.integer("d_model"));
-    const double layers = static_cast<double>(s.integer("n_layers"));
-    const double per_example = 7.3e-9 * d * d * layers;
-    // Evaluation: ~60 forward-only passes over eval_questions single-pair sequences (with
-    // their overhead, ~55 training examples' worth each), fitted to measured eval_seconds.
-    const double eval = per_example * 55.0 * static_cast<double>(s.integer("eval_questions"));
+    const double size = d * d * static_cast<double>(s.integer("n_layers"));
+    const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
+    // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
+    const double step = 7.7e-3 + 4.7e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
+    // Evaluation: every held-out set at every curve point, per question of a set.
+    const double eval = count("eval_questions") * (2.5e-3 + 2.5e-7 * size);
     CostEstimate e;
-    e.seconds_per_point = eval + per_example * static_cast<double>(
-        (s.integer("steps") + s.integer("drift_steps")) *
-        (s.integer("batch_size") + 2 * s.integer("kl_batch_size")));
-    // Pre-training documents are up to max_pairs pairs long and train every weight.
-    e.setup_seconds = per_example * 2.1 * static_cast<double>(s.integer("max_pairs")) *
-                      static_cast<double>(s.integer("pretrain_steps") * s.integer("pretrain_batch"));
-    e.basis = "per-example cost fitted to organism_point runs at d_model=64 (one core)";
+    // Drift steps train without the KL batch: about half a step.
+    e.seconds_per_point = eval + step * (count("steps") + 0.5 * count("drift_steps"));
+    // Pre-training: documents of up to max_pairs pairs, every weight trained; fitted at
+    // pretrain_batch 32 and max_pairs 4.
+    e.setup_seconds = count("pretrain_steps") * (5.2e-3 + 1.64e-6 * size) *
+                      count("pretrain_batch") * count("max_pairs") / 128.0;
+    e.basis = "per-step costs fitted to organism_point runs at d_model 32 and 64 (one core)";
     return e;
   };
   k.setup_key = [](const Settings& s, std::int64_t replicate) {
