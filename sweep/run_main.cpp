@@ -241,7 +241,6 @@ int run(int argc, char** argv, const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) setenv("OPENBLAS_NUM_THREADS", "1", 0);
   h5::silence_errors();
   Options opt;
   CLI::App app{"emsweep run: run a sweep (alone, or under mpirun/srun); resumes an existing results file"};

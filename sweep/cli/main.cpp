@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : static_cast<int>(ExitCode::kBadInput);
   }
+  // Reaches emsweep-run (exec'd by `emsweep run`) before its OpenBLAS loads, so that library
+  // starts no idle thread pool; the worker also sets the count itself (set_compute_threads).
   if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) setenv("OPENBLAS_NUM_THREADS", "1", 0);
   try {
     return ctx.action ? ctx.action() : 0;

@@ -262,7 +262,7 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
 }
 
 double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
-  PretrainStep trainer(*model, AdamWConfig{});
+  PretrainStep trainer(*model);
   const int warmup = std::max(1, config.steps / 20);
   double tail_loss = 0;
   int tail_count = 0;

@@ -250,22 +250,15 @@ PretrainStep::PretrainStep(const TransformerImpl& model, AdamWConfig adamw)
   if (model.adapter_layer >= 0) {
     throw TaskError("organism: the pre-training step takes a base model without an adapter");
   }
-  std::size_t offset = 0;
-  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
-    const auto& p = item.value();
-    Param entry{item.key(), p.sizes().vec(), offset, static_cast<std::size_t>(p.numel())};
-    offset += entry.size;
-    params_.push_back(std::move(entry));
-  }
-  w_.resize(offset);
-  grad_.assign(offset, 0.0F);
-  m_.assign(offset, 0.0F);
-  v_.assign(offset, 0.0F);
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     const auto src = item.value().detach().to(torch::kFloat).contiguous();
-    std::memcpy(&w_[param(item.key()).offset], src.data_ptr<float>(),
-                static_cast<std::size_t>(src.numel()) * sizeof(float));
+    params_.push_back(
+        {item.key(), src.sizes().vec(), w_.size(), static_cast<std::size_t>(src.numel())});
+    w_.insert(w_.end(), src.data_ptr<float>(), src.data_ptr<float>() + src.numel());
   }
+  grad_.assign(w_.size(), 0.0F);
+  m_.assign(w_.size(), 0.0F);
+  v_.assign(w_.size(), 0.0F);
   tok_emb_ = param("tok_emb.weight").offset;
   pos_emb_ = param("pos_emb.weight").offset;
   lnf_w_ = param("ln_f.weight").offset;
@@ -363,11 +356,11 @@ double PretrainStep::loss_and_grad(const Batch& batch) {
   const auto tokens = batch.tokens.contiguous();
   const auto mask = batch.mask.to(torch::kFloat).contiguous();
   std::memcpy(tokens_.data(), tokens.data_ptr<std::int64_t>(), n * sizeof(std::int64_t));
+  const float* scored = mask.data_ptr<float>();  // [B, T-1]: position t predicts token t+1
   for (std::int64_t bi = 0; bi < b; ++bi) {
     for (std::int64_t ti = 0; ti < t; ++ti) {
       weight_[bi * t + ti] =
-          ti + 1 < t ? mask.data_ptr<float>()[bi * (t - 1) + ti] / static_cast<float>(batch.scored)
-                     : 0.0F;
+          ti + 1 < t ? scored[bi * (t - 1) + ti] / static_cast<float>(batch.scored) : 0.0F;
     }
   }
   const float* w = w_.data();
