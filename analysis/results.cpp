@@ -14,7 +14,7 @@
 namespace emsweep::analysis {
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 1;
+constexpr std::int64_t kSchemaVersion = 2;  // the newest the reader knows (1 and 2 read alike)
 
 const char* const kRepairHint =
     "the file is damaged or was not written by emsweep; if its .journal is next to it, "

@@ -27,6 +27,20 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// The journal record of an attempt that will be retried, with how it ran.
+AttemptFailure attempt_failure(const PointRecord& r) {
+  AttemptFailure f;
+  f.index = r.index;
+  f.attempt = r.attempts;
+  f.rank = r.rank;
+  f.error = r.error;
+  f.detail = r.detail;
+  f.seconds = r.seconds;
+  f.end_time = r.end_time;
+  f.host = r.host;
+  return f;
+}
+
 }  // namespace
 
 RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Store& store,
@@ -151,6 +165,12 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
         for (std::string_view bytes : *records) {
           auto rec = decode_point_record(bytes);
           if (!rec) throw Error("malformed point record from rank " + std::to_string(msg->source));
+          if (rec->status == PointStatus::kCancelled) {
+            const WorkItem item{rec->index, rec->attempts};
+            sched.on_released(msg->source, item);
+            store.record_release(item);
+            continue;
+          }
           const bool ok = rec->status == PointStatus::kDone;
           switch (sched.on_outcome(msg->source, {rec->index, rec->attempts}, ok, rec->seconds)) {
             case Scheduler::Verdict::kDone:
@@ -159,7 +179,7 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
               ++out.done_now;
               break;
             case Scheduler::Verdict::kRetry:
-              store.record_attempt_failure({rec->index, rec->attempts, rec->rank, rec->error});
+              store.record_attempt_failure(attempt_failure(*rec));
               warn(fmt::format("point #{} attempt {} failed on rank {} (will retry): {}", rec->index,
                                rec->attempts, rec->rank, rec->error));
               break;

@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include "command_line.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -92,6 +94,18 @@ std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& g
   return e;
 }
 
+// The argv the first attempt of point `index` runs.
+std::vector<std::string> command_of(const SweepSpec& spec, const Grid& grid, std::uint64_t index) {
+  Point p = grid.at(index);
+  std::string replicate_axis;
+  for (const auto& a : spec.axes) {
+    if (a.is_replicate) replicate_axis = a.name;
+  }
+  const std::string id = point_id_hex(p.id);
+  PlaceholderValues v{id, attempt_workdir(spec.output, spec.run.workdir_root, id, 1), 1, replicate_axis};
+  return render_argv(spec.argv, p, v);
+}
+
 std::string describe_point(const SweepSpec& spec, const Grid& grid, std::uint64_t index) {
   auto pos = grid.positions(index);
   std::string out;
@@ -142,6 +156,13 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
   if (!last.empty()) {
     out += "last points\n";
     for (auto i : last) out += line(i);
+  }
+  if (spec.kind->declared_by_config && !first.empty()) {
+    out += "command (first point, attempt 1; no shell)\n  " + shell_quote(command_of(spec, grid, first.front())) + "\n";
+    out += fmt::format("children  timeout {}, kill_grace {} s, cpus_per_point {}, gpus_per_point {}, keep_workdirs {}\n",
+                       spec.run.timeout > 0 ? format_double(spec.run.timeout) + " s" : "none",
+                       format_double(spec.run.kill_grace), spec.run.cpus_per_point, spec.run.gpus_per_point,
+                       spec.run.keep_workdirs);
   }
   if (auto e = estimate_sweep(spec, grid)) {
     out += fmt::format("estimate  ~{} per point, {} points: ~{} of core time", human_seconds(e->per_point.seconds_per_point), e->points, human_seconds(e->core_seconds));
@@ -194,7 +215,13 @@ std::string plan_json(const SweepSpec& spec, const Grid& grid, int shown) {
       if (a.is_replicate) continue;
       j.raw(a.name, p.settings.get(a.name).canonical());
     }
-    j.end_object().end_object();
+    j.end_object();
+    if (spec.kind->declared_by_config) {
+      j.begin_array("argv");
+      for (const auto& arg : command_of(spec, grid, i)) j.value("", arg);
+      j.end_array();
+    }
+    j.end_object();
   };
   j.begin_array("first");
   for (auto i : first) point(i);

@@ -21,6 +21,9 @@ struct SweepEstimate {
 // The sweep's estimate, or nullopt when the task kind gives none.
 [[nodiscard]] std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& grid);
 
+// The argv that the first attempt of point `index` of a `command` sweep runs.
+[[nodiscard]] std::vector<std::string> command_of(const SweepSpec& spec, const Grid& grid,
+                                                  std::uint64_t index);
 // One line "axis=value axis=value ... replicate=r" describing the point at `index`.
 [[nodiscard]] std::string describe_point(const SweepSpec& spec, const Grid& grid,
                                          std::uint64_t index);

@@ -63,6 +63,11 @@ std::string command_line(int argc, char** argv) {
   return out;
 }
 
+// The runnable task of the sweep's kind.
+std::unique_ptr<Task> make_task(const SweepSpec& spec) {
+  return spec.kind->make_for_sweep ? spec.kind->make_for_sweep(spec) : spec.kind->make();
+}
+
 void print_error(const Error& e) { fmt::print(stderr, "emsweep: error: {}\n", describe(e)); }
 
 std::string default_cache_dir(const SweepSpec& spec) {
@@ -116,7 +121,7 @@ int run(int argc, char** argv, const Options& opt) {
       std::vector<std::string> sets = opt.sets;
       if (!opt.output.empty()) sets.push_back("sweep.output=" + opt.output);
       SweepSpec spec = load_spec(opt.config, sets, registry);
-      if (!spec.kind->make) {
+      if (!spec.kind->runnable()) {
         throw EnvironmentError("task kind '" + spec.kind->name + "' is not built into this emsweep-run",
                                "rebuild with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON)");
       }
@@ -147,11 +152,16 @@ int run(int argc, char** argv, const Options& opt) {
   who.local_rank = mpi ? mpi->local_rank() : 0;
   who.host = hostname();
   who.cache_dir = rc.cache_dir;
+  who.node_worker_index = mpi ? mpi->node_worker_index() : 0;
+  who.node_workers = mpi ? mpi->node_workers() : 1;
+  who.grace_seconds = spec.run.grace_seconds;
   std::atomic<bool> cancel{false};
+  StopWatcher stop_watcher;
+  who.stopping = stop_watcher.flag();
 
   if (rank != 0) {
     std::unique_ptr<Transport> t = mpi->world();
-    std::unique_ptr<Task> task = spec.kind->make();
+    std::unique_ptr<Task> task = make_task(spec);
     worker_loop(*t, *task, *spec.kind, grid, who, &cancel);
     return 0;
   }
@@ -216,7 +226,7 @@ int run(int argc, char** argv, const Options& opt) {
   LocalNetwork net(2);
   std::unique_ptr<Transport> coord_end = net.endpoint(0);
   std::unique_ptr<Transport> worker_end = net.endpoint(1);
-  std::unique_ptr<Task> task = spec.kind->make();
+  std::unique_ptr<Task> task = make_task(spec);
   std::thread worker([&] { worker_loop(*worker_end, *task, *spec.kind, grid, who, &cancel); });
   try {
     outcome = coordinate(*coord_end, {1}, *store, grid, spec, cs);

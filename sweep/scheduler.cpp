@@ -141,6 +141,22 @@ std::vector<WorkItem> Scheduler::next_batch(int worker) {
   return out;
 }
 
+void Scheduler::on_released(int worker, const WorkItem& item) {
+  auto& mine = flying_[worker];
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const WorkItem& w) {
+    return w.index == item.index && w.attempt == item.attempt;
+  });
+  if (it != mine.end()) {
+    mine.erase(it);
+    --in_flight_;
+  }
+  if (isolated_flying_ && item.index == isolated_index_) {
+    isolated_flying_ = false;
+    wakeup_ = true;
+  }
+  if (!stopped_) retries_.push_back(item);  // the same attempt again: this one did not count
+}
+
 Scheduler::Verdict Scheduler::on_outcome(int worker, const WorkItem& item, bool ok, double seconds) {
   auto& mine = flying_[worker];
   auto it = std::find_if(mine.begin(), mine.end(), [&](const WorkItem& w) {

@@ -45,6 +45,8 @@ class Scheduler {
   // The next points for `worker` (empty when none can be handed out now).
   [[nodiscard]] std::vector<WorkItem> next_batch(int worker);
   // Records the outcome of `item` run by `worker` that took `seconds`.
+  // A point handed back unfinished by a stopping worker: not an attempt; it runs again later.
+  void on_released(int worker, const WorkItem& item);
   [[nodiscard]] Verdict on_outcome(int worker, const WorkItem& item, bool ok, double seconds);
   // Points whose attempts were used up by crashes in earlier runs (taken once).
   [[nodiscard]] std::vector<ExhaustedPoint> take_exhausted();

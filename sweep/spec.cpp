@@ -1,5 +1,7 @@
 #include "spec.h"
 
+#include "command_line.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -23,9 +25,15 @@ constexpr std::size_t kMaxErrors = 200;              // stop collecting after th
 
 const std::vector<std::string> kTopKeys = {"sweep", "grid", "zip", "exclude", "task", "run"};
 const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "description"};
-const std::vector<std::string> kRunKeys = {"max_retries",   "fail_fast", "grace_seconds",
-                                           "log_seconds",   "flush_seconds", "batch",
-                                           "cache_dir"};
+const std::vector<std::string> kRunKeys = {
+    "max_retries", "fail_fast",      "grace_seconds",  "log_seconds",   "flush_seconds", "batch",
+    "cache_dir",   "timeout",        "kill_grace",     "gpus_per_point", "cpus_per_point",
+    "keep_workdirs", "workdir_root"};
+// The keys of a `command` kind's task: section besides its parameters' fixed values.
+const std::vector<std::string> kCommandKeys = {"kind", "argv", "params", "metrics", "curves"};
+const std::vector<std::string> kParamKeys = {"default", "type", "min", "max", "choices", "doc"};
+const std::vector<std::string> kMetricKeys = {"name", "nan", "doc"};
+constexpr std::size_t kMaxCurveName = 31;  // /curves stores names in 32 bytes
 const std::vector<std::string> kAxisForms = {"linspace", "logspace", "include_zero", "range",
                                              "replicates"};
 
@@ -541,6 +549,277 @@ SettingSpec typed_spec(ValueType t) {
   return s;
 }
 
+bool plain_name(const std::string& n) {
+  return !n.empty() && (std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_') &&
+         std::all_of(n.begin(), n.end(), [](char ch) {
+           return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+         });
+}
+
+// The type a parameter's default is written in: true/false, an integer (digits only), a
+// number, else text; a quoted default is always text.
+ValueType written_type(const YAML::Node& n) {
+  const std::string& t = n.Scalar();
+  if (n.Tag() == "!") return ValueType::kString;
+  if (t == "true" || t == "false" || t == "True" || t == "False") return ValueType::kBool;
+  std::string_view digits = t;
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) digits.remove_prefix(1);
+  if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char ch) {
+        return std::isdigit(static_cast<unsigned char>(ch));
+      }) && parse_integer(t)) {
+    return ValueType::kInteger;
+  }
+  if (parse_number(t)) return ValueType::kNumber;
+  return ValueType::kString;
+}
+
+std::optional<ValueType> type_named(const std::string& t) {
+  if (t == "number") return ValueType::kNumber;
+  if (t == "integer") return ValueType::kInteger;
+  if (t == "boolean") return ValueType::kBool;
+  if (t == "string") return ValueType::kString;
+  return std::nullopt;
+}
+
+const char* type_word(ValueType t) {
+  switch (t) {
+    case ValueType::kNumber: return "number";
+    case ValueType::kInteger: return "integer";
+    case ValueType::kBool: return "boolean";
+    case ValueType::kString: return "string";
+  }
+  return "number";
+}
+
+// Columns of /points that metrics and axes may not be named after.
+const std::vector<std::string> kFixedColumns = {
+    "point_id", "index", "replicate", "status", "attempts", "rank", "host", "start_time",
+    "end_time", "seconds", "error", "outcome", "exit_code", "signal", "peak_rss_mb"};
+
+// One parameter of a `command` kind: `name: default` or `name: {default:, type:, min:, ...}`.
+std::optional<SettingSpec> parse_param(Checker& c, const std::string& name, const YAML::Node& body) {
+  const std::string key = "task.params." + name;
+  SettingSpec s;
+  s.name = name;
+  YAML::Node def = body;
+  if (body.IsMap()) {
+    check_keys(c, body, key, kParamKeys);
+    def = body["default"];
+    if (!def) {
+      c.error(body, key, "expected a default value", "e.g. " + name + ": {default: 0.001, min: 0}");
+      return std::nullopt;
+    }
+    if (YAML::Node d = body["doc"]) {
+      if (!d.IsScalar()) c.error(d, key + ".doc", "expected one line of text, got " + node_kind(d));
+      else s.doc = d.Scalar();
+    }
+  }
+  if (!def.IsScalar()) {
+    c.error(def, key, "expected a default value (a number, integer, true/false or text), got " +
+                          node_kind(def));
+    return std::nullopt;
+  }
+  s.type = written_type(def);
+  if (body.IsMap()) {
+    if (YAML::Node t = body["type"]) {
+      auto named = t.IsScalar() ? type_named(t.Scalar()) : std::nullopt;
+      if (!named) {
+        c.error(t, key + ".type", "expected number, integer, boolean or string, got " + node_kind(t));
+        return std::nullopt;
+      }
+      s.type = *named;
+    }
+    for (const char* bound : {"min", "max"}) {
+      YAML::Node b = body[bound];
+      if (!b) continue;
+      auto v = b.IsScalar() ? parse_number(b.Scalar()) : std::nullopt;
+      if (!v) {
+        c.error(b, key + "." + bound, "expected a finite number, got " + node_kind(b));
+        return std::nullopt;
+      }
+      if (s.type != ValueType::kNumber && s.type != ValueType::kInteger) {
+        c.error(b, key + "." + bound, std::string(bound) + " applies to numbers and integers only");
+        return std::nullopt;
+      }
+      (std::string(bound) == "min" ? s.min : s.max) = *v;
+    }
+    if (s.min && s.max && *s.min > *s.max) {
+      c.error(body, key, "min " + format_double(*s.min) + " is above max " + format_double(*s.max));
+      return std::nullopt;
+    }
+    if (YAML::Node ch = body["choices"]) {
+      if (s.type != ValueType::kString) {
+        c.error(ch, key + ".choices", "choices apply to string parameters only",
+                "for numbers use min/max; list allowed values as a grid axis");
+        return std::nullopt;
+      }
+      if (!ch.IsSequence() || ch.size() == 0) {
+        c.error(ch, key + ".choices", "expected a list of allowed values, got " + node_kind(ch));
+        return std::nullopt;
+      }
+      for (std::size_t i = 0; i < ch.size(); ++i) {
+        if (!ch[i].IsScalar()) {
+          c.error(ch[i], key + ".choices", "expected text, got " + node_kind(ch[i]));
+          return std::nullopt;
+        }
+        s.choices.push_back(ch[i].Scalar());
+      }
+    }
+  }
+  auto v = check_value(c, def, body.IsMap() ? key + ".default" : key, s);
+  if (!v) return std::nullopt;
+  s.default_value = *v;
+  return s;
+}
+
+// The sweep's own declaration of a `command` kind: argv, params, metrics and curves from task:.
+std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task,
+                                              const TaskKindInfo& base, std::vector<std::string>& argv) {
+  auto kind = std::make_shared<TaskKindInfo>(base);
+  kind->settings.clear();
+  kind->metrics.clear();
+  kind->curves.clear();
+  const std::size_t errors_before = c.errors().size();
+
+  YAML::Node a = task["argv"];
+  if (!a || !a.IsSequence() || a.size() == 0) {
+    c.error(a ? a : task, "task.argv", "expected the program and its arguments as a list",
+            "e.g. argv: [python3, train.py, --lr, \"{lr}\", --out, \"{workdir}\"] (no shell runs it: "
+            "each item is one argument)");
+  } else {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::string key = "task.argv[" + std::to_string(i) + "]";
+      if (!a[i].IsScalar()) {
+        c.error(a[i], key, "expected one argument as text, got " + node_kind(a[i]),
+                "quote an argument that YAML would read as a list or mapping");
+        continue;
+      }
+      std::string why;
+      if (!parse_template(a[i].Scalar(), &why)) c.error(a[i], key, why);
+      argv.push_back(a[i].Scalar());
+    }
+    if (!argv.empty() && argv[0].empty()) c.error(a[0], "task.argv[0]", "the program name is empty");
+  }
+
+  if (YAML::Node params = task["params"]) {
+    if (!params.IsMap()) {
+      c.error(params, "task.params", "expected a mapping of parameter name to default, got " +
+                                         node_kind(params),
+              "e.g. params: {lr: 0.001, optimizer: {default: adam, choices: [adam, sgd]}}");
+    } else {
+      for (auto it = params.begin(); it != params.end(); ++it) {
+        const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+        const std::string key = "task.params." + name;
+        if (!plain_name(name)) {
+          c.error(it->first, "task.params", "parameter names are plain names (letters, digits, _), got " +
+                                                node_kind(it->first));
+          continue;
+        }
+        const bool reserved =
+            std::find(kCommandKeys.begin(), kCommandKeys.end(), name) != kCommandKeys.end() ||
+            std::find(kBuiltinPlaceholders.begin(), kBuiltinPlaceholders.end(), name) !=
+                kBuiltinPlaceholders.end();
+        if (reserved) {
+          c.error(it->first, key, "'" + name + "' is reserved (a task key or a built-in placeholder)",
+                  "rename the parameter");
+          continue;
+        }
+        if (kind->setting_index(name) >= 0) {
+          c.error(it->first, key, "parameter '" + name + "' appears twice", "keep one of them");
+          continue;
+        }
+        if (auto p = parse_param(c, name, it->second)) kind->settings.push_back(std::move(*p));
+      }
+    }
+  }
+
+  YAML::Node m = task["metrics"];
+  if (!m || !m.IsSequence() || m.size() == 0) {
+    c.error(m ? m : task, "task.metrics", "expected the list of metrics the program reports",
+            "e.g. metrics: [final_loss, {name: gate_corr, nan: allowed}]; they become /points columns");
+  } else {
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      const std::string key = "task.metrics[" + std::to_string(i) + "]";
+      MetricSpec spec;
+      YAML::Node name_node = m[i];
+      if (m[i].IsMap()) {
+        check_keys(c, m[i], key, kMetricKeys);
+        name_node = m[i]["name"];
+        if (YAML::Node nan = m[i]["nan"]) {
+          const std::string t = nan.IsScalar() ? nan.Scalar() : "";
+          if (t == "allowed" || t == "true") {
+            spec.nan_allowed = true;
+          } else if (t != "forbidden" && t != "false") {
+            c.error(nan, key + ".nan", "expected allowed or forbidden, got " + node_kind(nan));
+          }
+        }
+        if (YAML::Node d = m[i]["doc"]; d && d.IsScalar()) spec.doc = d.Scalar();
+      }
+      if (!name_node || !name_node.IsScalar() || !plain_name(name_node.Scalar())) {
+        c.error(name_node ? name_node : m[i], key,
+                "expected a metric name (letters, digits, _), got " + node_kind(name_node));
+        continue;
+      }
+      spec.name = name_node.Scalar();
+      const bool taken = std::any_of(kind->metrics.begin(), kind->metrics.end(),
+                                     [&](const MetricSpec& x) { return x.name == spec.name; });
+      if (taken) {
+        c.error(name_node, key, "metric '" + spec.name + "' appears twice", "keep one of them");
+      } else if (std::find(kFixedColumns.begin(), kFixedColumns.end(), spec.name) != kFixedColumns.end() ||
+                 kind->setting_index(spec.name) >= 0) {
+        c.error(name_node, key, "metric '" + spec.name + "' has the name of a parameter or of a column every results file has",
+                "rename the metric (e.g. " + spec.name + "_value)");
+      } else {
+        kind->metrics.push_back(std::move(spec));
+      }
+    }
+  }
+
+  if (YAML::Node cv = task["curves"]) {
+    if (!cv.IsSequence()) {
+      c.error(cv, "task.curves", "expected a list of curve names, got " + node_kind(cv),
+              "e.g. curves: [loss, kl]; the program reports them with report(step, loss=...)");
+    } else {
+      for (std::size_t i = 0; i < cv.size(); ++i) {
+        const std::string key = "task.curves[" + std::to_string(i) + "]";
+        if (!cv[i].IsScalar() || !plain_name(cv[i].Scalar()) || cv[i].Scalar().size() > kMaxCurveName) {
+          c.error(cv[i], key, "expected a curve name (letters, digits, _; at most " +
+                                  std::to_string(kMaxCurveName) + " characters), got " + node_kind(cv[i]));
+          continue;
+        }
+        if (std::find(kind->curves.begin(), kind->curves.end(), cv[i].Scalar()) != kind->curves.end()) {
+          c.error(cv[i], key, "curve '" + cv[i].Scalar() + "' appears twice", "keep one of them");
+          continue;
+        }
+        kind->curves.push_back(cv[i].Scalar());
+      }
+    }
+  }
+  if (c.errors().size() != errors_before) return nullptr;
+  return kind;
+}
+
+// Every {placeholder} of argv must name a parameter, a built-in or the replicates axis.
+void check_placeholders(Checker& c, const YAML::Node& task, const SweepSpec& spec) {
+  std::vector<std::string> known = kBuiltinPlaceholders;
+  for (const auto& s : spec.kind->settings) known.push_back(s.name);
+  for (const auto& a : spec.axes) {
+    if (a.is_replicate) known.push_back(a.name);
+  }
+  YAML::Node a = task["argv"];
+  for (std::size_t i = 0; i < spec.argv.size(); ++i) {
+    auto pieces = parse_template(spec.argv[i], nullptr);
+    if (!pieces) continue;
+    for (const auto& p : *pieces) {
+      if (!p.placeholder || std::find(known.begin(), known.end(), p.text) != known.end()) continue;
+      c.error(a && a.IsSequence() && i < a.size() ? a[i] : task, "task.argv[" + std::to_string(i) + "]",
+              "unknown placeholder {" + p.text + "}",
+              unknown_key_hint(p.text, known) + " (declare it under task.params, or write {{" + p.text +
+                  "}} for literal braces)");
+    }
+  }
+}
+
 void json_string(std::ostringstream& out, const std::string& s) {
   out << Value::text(s).canonical();
 }
@@ -629,6 +908,48 @@ std::string SweepSpec::canonical() const {
     }
     out << "}";
   }
+  out << "]";
+  if (kind != nullptr && kind->declared_by_config) out << ",\"command\":" << command_canonical();
+  out << "}";
+  return out.str();
+}
+
+std::string SweepSpec::command_canonical() const {
+  std::ostringstream out;
+  out << "{\"argv\":[";
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    out << (i ? "," : "");
+    json_string(out, argv[i]);
+  }
+  out << "],\"params\":[";
+  for (std::size_t i = 0; i < kind->settings.size(); ++i) {
+    const SettingSpec& p = kind->settings[i];
+    out << (i ? "," : "") << "{\"name\":";
+    json_string(out, p.name);
+    out << ",\"type\":\"" << type_word(p.type) << "\",\"default\":" << p.default_value.canonical();
+    if (p.min) out << ",\"min\":" << Value::number(*p.min).canonical();
+    if (p.max) out << ",\"max\":" << Value::number(*p.max).canonical();
+    if (!p.choices.empty()) {
+      out << ",\"choices\":[";
+      for (std::size_t j = 0; j < p.choices.size(); ++j) {
+        out << (j ? "," : "");
+        json_string(out, p.choices[j]);
+      }
+      out << "]";
+    }
+    out << "}";
+  }
+  out << "],\"metrics\":[";
+  for (std::size_t i = 0; i < kind->metrics.size(); ++i) {
+    out << (i ? "," : "") << "{\"name\":";
+    json_string(out, kind->metrics[i].name);
+    out << ",\"nan\":" << (kind->metrics[i].nan_allowed ? "true" : "false") << "}";
+  }
+  out << "],\"curves\":[";
+  for (std::size_t i = 0; i < kind->curves.size(); ++i) {
+    out << (i ? "," : "");
+    json_string(out, kind->curves[i]);
+  }
   out << "]}";
   return out.str();
 }
@@ -646,8 +967,52 @@ std::string SweepSpec::base_hash() const {
   for (const auto& a : axes) out << a.name << (a.is_replicate ? "(r)" : "") << ",";
   out << ";zip=";
   for (const auto& z : zips) out << join(z, "+") << ",";
+  if (kind != nullptr && kind->declared_by_config) out << ";command=" << command_canonical();
   return sha256_hex(out.str());
 }
+
+namespace {
+
+// A `command` kind's declaration in the resolved YAML, every parameter in its long form.
+void emit_command(YAML::Emitter& e, const TaskKindInfo& kind, const std::vector<std::string>& argv) {
+  e << YAML::Key << "argv" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const auto& a : argv) e << YAML::DoubleQuoted << a;
+  e << YAML::EndSeq;
+  if (!kind.settings.empty()) {
+    e << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
+    for (const auto& p : kind.settings) {
+      e << YAML::Key << p.name << YAML::Value << YAML::Flow << YAML::BeginMap;
+      e << YAML::Key << "type" << YAML::Value << type_word(p.type);
+      e << YAML::Key << "default" << YAML::Value;
+      if (p.type == ValueType::kString) {
+        e << YAML::DoubleQuoted << p.default_value.display();
+      } else {
+        e << p.default_value.display();
+      }
+      if (p.min) e << YAML::Key << "min" << YAML::Value << format_double(*p.min);
+      if (p.max) e << YAML::Key << "max" << YAML::Value << format_double(*p.max);
+      if (!p.choices.empty()) {
+        e << YAML::Key << "choices" << YAML::Value << YAML::BeginSeq;
+        for (const auto& ch : p.choices) e << YAML::DoubleQuoted << ch;
+        e << YAML::EndSeq;
+      }
+      if (!p.doc.empty()) e << YAML::Key << "doc" << YAML::Value << YAML::DoubleQuoted << p.doc;
+      e << YAML::EndMap;
+    }
+    e << YAML::EndMap;
+  }
+  e << YAML::Key << "metrics" << YAML::Value << YAML::BeginSeq;
+  for (const auto& m : kind.metrics) {
+    e << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << m.name;
+    e << YAML::Key << "nan" << YAML::Value << (m.nan_allowed ? "allowed" : "forbidden");
+    if (!m.doc.empty()) e << YAML::Key << "doc" << YAML::Value << YAML::DoubleQuoted << m.doc;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  if (!kind.curves.empty()) e << YAML::Key << "curves" << YAML::Value << YAML::Flow << kind.curves;
+}
+
+}  // namespace
 
 std::string SweepSpec::resolved_yaml() const {
   YAML::Emitter e;
@@ -686,6 +1051,7 @@ std::string SweepSpec::resolved_yaml() const {
   }
   e << YAML::Key << "task" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "kind" << YAML::Value << (kind ? kind->name : "");
+  if (kind != nullptr && kind->declared_by_config) emit_command(e, *kind, argv);
   for (std::size_t i = 0; kind && i < kind->settings.size(); ++i) {
     if (axis_index(kind->settings[i].name) >= 0) continue;
     e << YAML::Key << kind->settings[i].name << YAML::Value << task.values[i].display();
@@ -699,6 +1065,12 @@ std::string SweepSpec::resolved_yaml() const {
   e << YAML::Key << "flush_seconds" << YAML::Value << run.flush_seconds;
   e << YAML::Key << "batch" << YAML::Value << run.batch;
   e << YAML::Key << "cache_dir" << YAML::Value << run.cache_dir;
+  e << YAML::Key << "timeout" << YAML::Value << format_double(run.timeout);
+  e << YAML::Key << "kill_grace" << YAML::Value << format_double(run.kill_grace);
+  e << YAML::Key << "gpus_per_point" << YAML::Value << run.gpus_per_point;
+  e << YAML::Key << "cpus_per_point" << YAML::Value << run.cpus_per_point;
+  e << YAML::Key << "keep_workdirs" << YAML::Value << run.keep_workdirs;
+  e << YAML::Key << "workdir_root" << YAML::Value << run.workdir_root;
   e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
@@ -845,6 +1217,10 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
               unknown_key_hint(k.Scalar(), registry.names()));
     }
   }
+  if (kind != nullptr && kind->declared_by_config) {
+    spec.own_kind = declare_command(c, task, *kind, spec.argv);
+    kind = spec.own_kind.get();
+  }
   spec.kind = kind;
 
   // run:
@@ -860,6 +1236,14 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       read_field(c, run, "run", "flush_seconds", number_spec(0, true), spec.run.flush_seconds);
       read_field(c, run, "run", "batch", integer_spec(0, 1'000'000), spec.run.batch);
       read_field(c, run, "run", "cache_dir", typed_spec(ValueType::kString), spec.run.cache_dir);
+      read_field(c, run, "run", "timeout", number_spec(0), spec.run.timeout);
+      read_field(c, run, "run", "kill_grace", number_spec(0), spec.run.kill_grace);
+      read_field(c, run, "run", "gpus_per_point", integer_spec(0, 1024), spec.run.gpus_per_point);
+      read_field(c, run, "run", "cpus_per_point", integer_spec(1, 4096), spec.run.cpus_per_point);
+      SettingSpec keep = typed_spec(ValueType::kString);
+      keep.choices = {"always", "failed", "never"};
+      read_field(c, run, "run", "keep_workdirs", keep, spec.run.keep_workdirs);
+      read_field(c, run, "run", "workdir_root", typed_spec(ValueType::kString), spec.run.workdir_root);
     }
   }
 
@@ -918,7 +1302,11 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   for (const auto& s : kind->settings) spec.task.values.push_back(s.default_value);
   if (task && task.IsMap()) {
     std::vector<std::string> known = setting_names;
-    known.push_back("kind");
+    if (kind->declared_by_config) {
+      known.insert(known.end(), kCommandKeys.begin(), kCommandKeys.end());
+    } else {
+      known.push_back("kind");
+    }
     check_keys(c, task, "task", known);
     for (auto it = task.begin(); it != task.end(); ++it) {
       if (!it->first.IsScalar()) continue;
@@ -1064,6 +1452,7 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       c.error(grid, "grid", e.what(), e.hint());
     }
   }
+  if (kind->declared_by_config) check_placeholders(c, task, spec);
   if (c.ok() && kind->check) {
     for (const auto& msg : kind->check(spec.task)) c.error(task, "task", msg);
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,13 @@ struct RunPolicy {
   double flush_seconds = 5;    // the results file is flushed at least this often [s]
   int batch = 0;               // points per message; 0 = adapt to task duration
   std::string cache_dir;       // shared cache (e.g. base models); "" = next to the output
+  // Children (the `command` kind):
+  double timeout = 0;          // wall-time limit of one attempt [s]; 0 = none
+  double kill_grace = 10;      // SIGTERM to a child's process group, SIGKILL this much later [s]
+  int gpus_per_point = 0;      // devices each running point gets (CUDA_VISIBLE_DEVICES)
+  int cpus_per_point = 1;      // cores (and threads) each running point gets
+  std::string keep_workdirs = "failed";  // always | failed | never
+  std::string workdir_root;    // parent of the work directories; "" = <output>.runs
 };
 
 // A fully resolved, validated sweep.
@@ -60,6 +68,9 @@ struct SweepSpec {
   std::vector<std::vector<std::string>> zips;  // groups of axes that vary together
   std::vector<Exclusion> exclusions;
   const TaskKindInfo* kind = nullptr;  // task.kind
+  // The kind's declaration when the config itself declares it (`command`); `kind` points here.
+  std::shared_ptr<const TaskKindInfo> own_kind;
+  std::vector<std::string> argv;  // task.argv of a `command` sweep: templates with {placeholders}
   Settings task;                // every setting of the kind: fixed value or default
   RunPolicy run;
   std::string source;           // config file path as given
@@ -69,6 +80,8 @@ struct SweepSpec {
   [[nodiscard]] int axis_index(const std::string& name) const;
   // Canonical text of everything that defines the sweep's points (not output, not run).
   [[nodiscard]] std::string canonical() const;
+  // Canonical text of a `command` kind's declaration (argv, params, metrics, curves).
+  [[nodiscard]] std::string command_canonical() const;
   // SHA-256 of canonical(): identifies the sweep in its results file.
   [[nodiscard]] std::string hash() const;
   // Hash of the parts an `--extend` must keep (kind, fixed settings, seed, axis names).

@@ -1,4 +1,4 @@
-// The results store. This file defines the HDF5 layout (schema version 1); keep
+// The results store. This file defines the HDF5 layout (schema version 2); keep
 // docs/results-format.md in step with it.
 #include "store.h"
 
@@ -22,11 +22,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 1;
+constexpr std::int64_t kSchemaVersion = 2;
 constexpr std::size_t kHostBytes = 64;
 constexpr std::size_t kErrorBytes = 512;
 constexpr std::size_t kCurveNameBytes = 32;
 constexpr std::size_t kCommandBytes = 1024;
+constexpr std::size_t kOutcomeBytes = 16;
+constexpr std::size_t kWorkdirBytes = 1024;
+constexpr std::size_t kLongTextBytes = 4096;  // argv, error and stderr tail of a failure
 constexpr std::size_t kMaxFailuresKept = 1000;
 constexpr std::size_t kRecentTimes = 512;
 
@@ -35,6 +38,26 @@ struct CurveRow {
   char curve[kCurveNameBytes];
   double x;
   double y;
+};
+
+// One failed attempt, retried or final: /failures.
+struct FailureRow {
+  std::uint64_t point_id;
+  std::uint64_t index;
+  std::int32_t attempt;
+  std::int8_t final;  // 1: the point was recorded failed with this attempt; 0: it was retried
+  std::int32_t rank;
+  char host[kHostBytes];
+  double end_time;
+  double seconds;
+  char outcome[kOutcomeBytes];
+  std::int32_t exit_code;
+  std::int32_t signal;
+  double peak_rss_mb;
+  char workdir[kWorkdirBytes];
+  char argv[kLongTextBytes];
+  char error[kLongTextBytes];
+  char stderr_tail[kLongTextBytes];
 };
 
 struct RunRow {
@@ -47,6 +70,15 @@ struct RunRow {
 void copy_fixed(char* dst, std::size_t size, const std::string& src) {
   std::memset(dst, 0, size);
   std::memcpy(dst, src.data(), std::min(src.size(), size - 1));
+}
+
+// The end of `src` that fits (a tail is worth more than its head), not splitting a UTF-8
+// sequence.
+void copy_fixed_tail(char* dst, std::size_t size, const std::string& src) {
+  if (src.size() < size) return copy_fixed(dst, size, src);
+  std::size_t start = src.size() - (size - 1);
+  while (start < src.size() && (static_cast<unsigned char>(src[start]) & 0xC0) == 0x80) ++start;
+  copy_fixed(dst, size, src.substr(start));
 }
 
 std::string iso_time(double unix_seconds) {
@@ -216,7 +248,7 @@ Ledger replay(const JournalScan& scan) {
         break;
       case RecordType::kResult: {
         auto r = decode_point_record(rec.payload);
-        if (!r) break;
+        if (!r || r->status == PointStatus::kCancelled) break;
         ++l.results;
         bool fresh = !l.done.contains(r->index) && !l.failed.contains(r->index);
         if (!fresh) {
@@ -262,13 +294,13 @@ struct ResultsView::Impl {
   const SweepSpec* spec = nullptr;
   const Grid* grid = nullptr;
   h5::Handle file;
-  Table points{"points"}, curves{"curves"}, runs{"runs"};
+  Table points{"points"}, curves{"curves"}, runs{"runs"}, failures{"failures"};
   bool swmr = false;
 
   // /points layout: offsets of the fixed and per-kind columns.
   std::size_t off_id = 0, off_index = 0, off_replicate = 0, off_status = 0, off_attempts = 0,
               off_rank = 0, off_host = 0, off_start = 0, off_end = 0, off_seconds = 0,
-              off_error = 0;
+              off_error = 0, off_outcome = 0, off_exit_code = 0, off_signal = 0, off_peak = 0;
   struct AxisColumn {
     int axis = 0;
     ValueType type = ValueType::kNumber;
@@ -327,10 +359,15 @@ struct ResultsView::Impl {
     add("start_time", H5T_NATIVE_DOUBLE, 8, &off_start);
     add("end_time", H5T_NATIVE_DOUBLE, 8, &off_end);
     add("seconds", H5T_NATIVE_DOUBLE, 8, &off_seconds);
+    add("peak_rss_mb", H5T_NATIVE_DOUBLE, 8, &off_peak);
     metric_offsets.assign(spec->kind->metrics.size(), 0);
     for (std::size_t m = 0; m < metric_offsets.size(); ++m) {
       add(spec->kind->metrics[m].name, H5T_NATIVE_DOUBLE, 8, &metric_offsets[m]);
     }
+    string_types.push_back(fixed_string(kOutcomeBytes, path));
+    add("outcome", string_types.back().get(), kOutcomeBytes, &off_outcome);
+    add("exit_code", H5T_NATIVE_INT32, 4, &off_exit_code);
+    add("signal", H5T_NATIVE_INT32, 4, &off_signal);
     string_types.push_back(fixed_string(kErrorBytes, path));
     add("error", string_types.back().get(), kErrorBytes, &off_error);
 
@@ -372,6 +409,62 @@ struct ResultsView::Impl {
     h5::check(H5Tinsert(runs.type.get(), "ranks", HOFFSET(RunRow, ranks), H5T_NATIVE_INT32), "H5Tinsert", "/runs", path);
     h5::check(H5Tinsert(runs.type.get(), "host", HOFFSET(RunRow, host), host_t), "H5Tinsert", "/runs", path);
     h5::check(H5Tinsert(runs.type.get(), "command_line", HOFFSET(RunRow, command_line), cmd_t), "H5Tinsert", "/runs", path);
+
+    failures.row_size = sizeof(FailureRow);
+    failures.type = h5::own(H5Tcreate(H5T_COMPOUND, sizeof(FailureRow)), H5Tclose, "H5Tcreate", "/failures type", path);
+    hid_t ft = failures.type.get();
+    auto string_of = [&](std::size_t n) {
+      string_types.push_back(fixed_string(n, path));
+      return string_types.back().get();
+    };
+    auto insert = [&](const char* name, std::size_t offset, hid_t type) {
+      h5::check(H5Tinsert(ft, name, offset, type), "H5Tinsert", std::string("/failures.") + name, path);
+    };
+    insert("point_id", HOFFSET(FailureRow, point_id), H5T_NATIVE_UINT64);
+    insert("index", HOFFSET(FailureRow, index), H5T_NATIVE_UINT64);
+    insert("attempt", HOFFSET(FailureRow, attempt), H5T_NATIVE_INT32);
+    insert("final", HOFFSET(FailureRow, final), H5T_NATIVE_INT8);
+    insert("rank", HOFFSET(FailureRow, rank), H5T_NATIVE_INT32);
+    insert("host", HOFFSET(FailureRow, host), string_of(kHostBytes));
+    insert("end_time", HOFFSET(FailureRow, end_time), H5T_NATIVE_DOUBLE);
+    insert("seconds", HOFFSET(FailureRow, seconds), H5T_NATIVE_DOUBLE);
+    insert("outcome", HOFFSET(FailureRow, outcome), string_of(kOutcomeBytes));
+    insert("exit_code", HOFFSET(FailureRow, exit_code), H5T_NATIVE_INT32);
+    insert("signal", HOFFSET(FailureRow, signal), H5T_NATIVE_INT32);
+    insert("peak_rss_mb", HOFFSET(FailureRow, peak_rss_mb), H5T_NATIVE_DOUBLE);
+    insert("workdir", HOFFSET(FailureRow, workdir), string_of(kWorkdirBytes));
+    insert("argv", HOFFSET(FailureRow, argv), string_of(kLongTextBytes));
+    insert("error", HOFFSET(FailureRow, error), string_of(kLongTextBytes));
+    insert("stderr_tail", HOFFSET(FailureRow, stderr_tail), string_of(kLongTextBytes));
+  }
+
+  // Queues a /failures row for a failed attempt.
+  void add_failure(std::uint64_t point_id, std::uint64_t index, std::uint32_t attempt, bool final,
+                   std::int32_t rank, const std::string& host, double end_time, double seconds,
+                   const std::string& error, const RunDetail& d) {
+    auto* f = reinterpret_cast<FailureRow*>(failures.add_row());
+    f->point_id = point_id;
+    f->index = index;
+    f->attempt = static_cast<std::int32_t>(attempt);
+    f->final = final ? 1 : 0;
+    f->rank = rank;
+    copy_fixed(f->host, kHostBytes, host);
+    f->end_time = end_time;
+    f->seconds = seconds;
+    copy_fixed(f->outcome, kOutcomeBytes, d.outcome);
+    f->exit_code = d.exit_code;
+    f->signal = d.signal;
+    f->peak_rss_mb = d.peak_rss_mb;
+    copy_fixed(f->workdir, kWorkdirBytes, d.workdir);
+    copy_fixed(f->argv, kLongTextBytes, d.argv);
+    copy_fixed(f->error, kLongTextBytes, error);
+    copy_fixed_tail(f->stderr_tail, kLongTextBytes, d.stderr_tail);
+  }
+
+  void add_failure(const AttemptFailure& a) {
+    if (a.index >= grid->full_size()) return;
+    add_failure(grid->id_at(a.index), a.index, a.attempt, false, a.rank, a.host, a.end_time,
+                a.seconds, a.error, a.detail);
   }
 
   void add(const PointRecord& r) {
@@ -398,12 +491,20 @@ struct ResultsView::Impl {
     std::memcpy(row + off_start, &r.start_time, 8);
     std::memcpy(row + off_end, &r.end_time, 8);
     std::memcpy(row + off_seconds, &r.seconds, 8);
+    std::memcpy(row + off_peak, &r.detail.peak_rss_mb, 8);
+    copy_fixed(row + off_outcome, kOutcomeBytes, r.detail.outcome);
+    std::memcpy(row + off_exit_code, &r.detail.exit_code, 4);
+    std::memcpy(row + off_signal, &r.detail.signal, 4);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     for (std::size_t m = 0; m < metric_offsets.size(); ++m) {
       double v = m < r.metrics.size() ? r.metrics[m] : nan;
       std::memcpy(row + metric_offsets[m], &v, 8);
     }
     copy_fixed(row + off_error, kErrorBytes, r.error);
+    if (r.status == PointStatus::kFailed) {
+      add_failure(r.point_id, r.index, r.attempts, true, r.rank, r.host, r.end_time, r.seconds,
+                  r.error, r.detail);
+    }
     for (const auto& c : r.curves) {
       for (std::size_t i = 0; i < c.x.size(); ++i) {
         auto* cr = reinterpret_cast<CurveRow*>(curves.add_row());
@@ -419,6 +520,7 @@ struct ResultsView::Impl {
     points.flush(path, swmr);
     curves.flush(path, swmr);
     runs.flush(path, swmr);
+    failures.flush(path, swmr);
     if (file.valid()) h5::check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "H5Fflush", "file", path);
   }
 };
@@ -458,6 +560,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.points.create(v.file.get(), tmp, std::max<std::size_t>(16, 65536 / v.points.row_size));
   v.curves.create(v.file.get(), tmp, 65536 / sizeof(CurveRow));
   v.runs.create(v.file.get(), tmp, 16);
+  v.failures.create(v.file.get(), tmp, 4);
 
   // Attributes: all of them now, before SWMR (which forbids adding any later).
   Ledger ledger = replay(scan);
@@ -508,11 +611,17 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
     copy_fixed(row->host, kHostBytes, h.host);
     copy_fixed(row->command_line, kCommandBytes, h.command_line);
   }
+  // /failures: every failed attempt that was retried, in journal order (final failures are
+  // added with their /points rows).
+  for (const auto& rec : scan.records) {
+    if (rec.type != RecordType::kAttemptFailed) continue;
+    if (auto f = decode_attempt_failure(rec.payload)) v.add_failure(*f);
+  }
   IndexSet written;
   for (auto it = scan.records.rbegin(); it != scan.records.rend(); ++it) {
     if (it->type != RecordType::kResult) continue;
     auto r = decode_point_record(it->payload);
-    if (!r || r->index >= grid.full_size()) continue;
+    if (!r || r->index >= grid.full_size() || r->status == PointStatus::kCancelled) continue;
     if (options.retry_failed && r->status == PointStatus::kFailed) continue;
     if (!written.insert(r->index)) continue;  // newest record of each point wins
     v.add(*r);
@@ -522,6 +631,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.points.dataset.reset();
   v.curves.dataset.reset();
   v.runs.dataset.reset();
+  v.failures.dataset.reset();
   v.file.reset();
   fsync_path(tmp, false);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -542,6 +652,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.points.open(v.file.get(), path);
   v.curves.open(v.file.get(), path);
   v.runs.open(v.file.get(), path);
+  v.failures.open(v.file.get(), path);
   v.swmr = true;
 }
 
@@ -554,6 +665,7 @@ ResultsView::~ResultsView() {
 }
 
 void ResultsView::add(const PointRecord& record) { impl_->add(record); }
+void ResultsView::add_attempt_failure(const AttemptFailure& failure) { impl_->add_failure(failure); }
 void ResultsView::flush() {
   if (impl_->file.valid()) impl_->flush();
 }
@@ -565,6 +677,7 @@ void ResultsView::close() {
   impl_->points.dataset.reset();
   impl_->curves.dataset.reset();
   impl_->runs.dataset.reset();
+  impl_->failures.dataset.reset();
   impl_->file.reset();
 }
 
@@ -768,6 +881,7 @@ void Store::record_release(const WorkItem& item) { journal_->append(RecordType::
 
 void Store::record_attempt_failure(const AttemptFailure& failure) {
   journal_->append(RecordType::kAttemptFailed, encode(failure));
+  view_->add_attempt_failure(failure);
 }
 
 void Store::record_result(const PointRecord& record, std::string_view encoded) {

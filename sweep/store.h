@@ -79,8 +79,10 @@ class ResultsView {
   ResultsView(const ResultsView&) = delete;
   ResultsView& operator=(const ResultsView&) = delete;
 
-  // Buffers one final record for the next flush.
+  // Buffers one final record for the next flush (and its /failures row when it failed).
   void add(const PointRecord& record);
+  // Buffers the /failures row of an attempt that will be retried.
+  void add_attempt_failure(const AttemptFailure& failure);
   // Appends buffered rows and flushes them so SWMR readers see them.
   void flush();
   // Rows buffered since the last flush.

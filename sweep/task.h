@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -71,11 +72,47 @@ struct Curve {
   std::vector<double> y;
 };
 
+// How an attempt ran, beyond its metrics: filled by kinds that run a child process (and for
+// every failure), recorded in the journal and in /points and /failures of the results file.
+struct RunDetail {
+  std::string outcome;          // "" when done; else one word: exit, signal, timeout, no_result,
+                                // bad_result, bad_metric, start_failed, error
+  std::int32_t exit_code = -1;  // the child's exit status (-1 when it did not exit by itself)
+  std::int32_t signal = 0;      // the signal that ended the child (0 when none)
+  double peak_rss_mb = -1;      // peak resident memory of the child and its descendants; -1 unknown
+  std::string argv;             // the rendered command line, shell-quoted for reading
+  std::string workdir;          // the attempt's work directory ("" when none)
+  std::string stderr_tail;      // the last few KiB of the child's stderr, valid UTF-8
+
+  // True when any field is set (records without detail encode nothing).
+  [[nodiscard]] bool present() const {
+    return !outcome.empty() || exit_code != -1 || signal != 0 || peak_rss_mb >= 0 ||
+           !argv.empty() || !workdir.empty() || !stderr_tail.empty();
+  }
+};
+
 // What running one point produced. metrics align with TaskKindInfo::metrics.
 struct TaskResult {
   std::vector<double> metrics;
   std::vector<Curve> curves;
   std::string provenance;  // free text recorded with the point (e.g. "device=cpu (auto)")
+  RunDetail detail;        // how it ran (child processes); outcome stays empty
+};
+
+// Thrown by a task whose attempt failed with a structured cause: the record keeps the detail
+// and the curves reported before the failure.
+class TaskFailed : public std::runtime_error {
+ public:
+  TaskFailed(const std::string& message, RunDetail detail, std::vector<Curve> curves = {})
+      : std::runtime_error(message), detail(std::move(detail)), curves(std::move(curves)) {}
+  RunDetail detail;
+  std::vector<Curve> curves;
+};
+
+// Thrown by a task stopped because the sweep is stopping: not an attempt, the point runs again.
+class TaskCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // Where and how a point runs.
@@ -85,7 +122,15 @@ struct TaskContext {
   int local_rank = 0;                            // rank on its node (device choice)
   std::string cache_dir;                         // shared directory for reusable artefacts
   const std::atomic<bool>* cancel = nullptr;     // set when the task should stop early
+  // Set when the sweep is stopping (a stop signal): a task may finish within the grace period
+  // (grace_seconds), then should stop and throw TaskCancelled.
+  const std::atomic<bool>* stopping = nullptr;
+  double grace_seconds = 0;                      // run.grace_seconds
+  int node_worker_index = 0;                     // this worker's index among its node's workers
+  int node_workers = 1;                          // worker ranks on this node
 };
+
+struct SweepSpec;
 
 // A runnable task kind. run() throws (any exception) to report a failure.
 class Task {
@@ -110,6 +155,13 @@ struct TaskKindInfo {
   std::function<std::string(const Settings&, std::int64_t replicate)> setup_key;
   // Creates a runnable task (null in binaries that do not carry the kind's code).
   std::function<std::unique_ptr<Task>()> make;
+  // For kinds declared by the config itself (`command`): creates the task for this sweep.
+  std::function<std::unique_ptr<Task>(const SweepSpec&)> make_for_sweep;
+  // True when the config's task: section declares the settings, metrics and curves.
+  bool declared_by_config = false;
+
+  // True when this binary can run the kind.
+  [[nodiscard]] bool runnable() const { return make || make_for_sweep; }
 
   // Index of the setting `name`, or -1.
   [[nodiscard]] int setting_index(const std::string& name) const;

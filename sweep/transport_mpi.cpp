@@ -1,5 +1,7 @@
 #include "transport_mpi.h"
 
+#include <vector>
+
 #include <mpi.h>
 
 #include <sched.h>
@@ -136,6 +138,18 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
         "MPI_Comm_split_type");
   MPI_Comm_rank(node, &local_rank_);
+  // Worker ranks (every rank but 0) number themselves among the node's workers, so that devices
+  // are shared out without the coordinator and without the launcher's own numbering.
+  int node_size = 1;
+  MPI_Comm_size(node, &node_size);
+  const int is_worker = rank_ != 0 ? 1 : 0;
+  std::vector<int> workers(static_cast<std::size_t>(node_size), 0);
+  check(MPI_Allgather(&is_worker, 1, MPI_INT, workers.data(), 1, MPI_INT, node), "MPI_Allgather");
+  node_workers_ = 0;
+  for (int r = 0; r < node_size; ++r) {
+    if (r == local_rank_) node_worker_index_ = node_workers_;
+    node_workers_ += workers[static_cast<std::size_t>(r)];
+  }
   MPI_Comm_free(&node);
 }
 

@@ -26,6 +26,9 @@ class MpiSession {
   [[nodiscard]] int size() const { return size_; }
   // Rank among the processes on this node (picks a device).
   [[nodiscard]] int local_rank() const { return local_rank_; }
+  // This rank's index among the node's worker ranks (rank 0 excluded), and their number.
+  [[nodiscard]] int node_worker_index() const { return node_worker_index_; }
+  [[nodiscard]] int node_workers() const { return node_workers_; }
   // The node name MPI reports.
   [[nodiscard]] std::string processor_name() const;
   // The world communicator as a Transport.
@@ -39,6 +42,8 @@ class MpiSession {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  int node_worker_index_ = 0;
+  int node_workers_ = 1;
 };
 
 }  // namespace emsweep

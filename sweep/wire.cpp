@@ -74,6 +74,28 @@ class In {
   bool ok_ = true;
 };
 
+// The optional block that follows a record's fixed fields (journal format 2): how the attempt
+// ran. Records without it are format-1 records or attempts with nothing to tell.
+constexpr std::uint8_t kDetailBlock = 1;
+
+void put_detail(Out& o, const RunDetail& d) {
+  o.put(kDetailBlock);
+  o.str(d.outcome);
+  o.put(d.exit_code);
+  o.put(d.signal);
+  o.put(d.peak_rss_mb);
+  o.str(d.argv);
+  o.str(d.workdir);
+  o.str(d.stderr_tail);
+}
+
+bool get_detail(In& in, RunDetail& d) {
+  std::uint8_t tag = 0;
+  return in.get(tag) && tag == kDetailBlock && in.str(d.outcome) && in.get(d.exit_code) &&
+         in.get(d.signal) && in.get(d.peak_rss_mb) && in.str(d.argv) && in.str(d.workdir) &&
+         in.str(d.stderr_tail);
+}
+
 }  // namespace
 
 std::string encode(const WorkItem& w) {
@@ -111,6 +133,7 @@ std::string encode(const PointRecord& r) {
   }
   o.str(r.error);
   o.str(r.provenance);
+  if (r.detail.present()) put_detail(o, r.detail);
   return o.take();
 }
 
@@ -124,7 +147,7 @@ std::optional<PointRecord> decode_point_record(std::string_view bytes) {
       !in.get(r.end_time) || !in.get(r.seconds) || !in.doubles(r.metrics) || !in.get(ncurves)) {
     return std::nullopt;
   }
-  if (status != 1 && status != 2) return std::nullopt;
+  if (status < 1 || status > 3) return std::nullopt;
   r.status = static_cast<PointStatus>(status);
   // Each curve needs at least 12 bytes: bound the count by what is left before allocating.
   if (ncurves > in.remaining() / 12) return std::nullopt;
@@ -133,7 +156,9 @@ std::optional<PointRecord> decode_point_record(std::string_view bytes) {
     if (!in.str(c.name) || !in.doubles(c.x) || !in.doubles(c.y)) return std::nullopt;
     if (c.x.size() != c.y.size()) return std::nullopt;
   }
-  if (!in.str(r.error) || !in.str(r.provenance) || !in.done()) return std::nullopt;
+  if (!in.str(r.error) || !in.str(r.provenance)) return std::nullopt;
+  if (in.remaining() > 0 && !get_detail(in, r.detail)) return std::nullopt;
+  if (!in.done()) return std::nullopt;
   return r;
 }
 
@@ -143,16 +168,26 @@ std::string encode(const AttemptFailure& f) {
   o.put(f.attempt);
   o.put(f.rank);
   o.str(f.error);
+  if (f.detail.present() || f.seconds > 0 || !f.host.empty()) {
+    put_detail(o, f.detail);
+    o.put(f.seconds);
+    o.put(f.end_time);
+    o.str(f.host);
+  }
   return o.take();
 }
 
 std::optional<AttemptFailure> decode_attempt_failure(std::string_view bytes) {
   In in(bytes);
   AttemptFailure f;
-  if (!in.get(f.index) || !in.get(f.attempt) || !in.get(f.rank) || !in.str(f.error) ||
-      !in.done()) {
+  if (!in.get(f.index) || !in.get(f.attempt) || !in.get(f.rank) || !in.str(f.error)) {
     return std::nullopt;
   }
+  if (in.remaining() > 0 && !(get_detail(in, f.detail) && in.get(f.seconds) &&
+                              in.get(f.end_time) && in.str(f.host))) {
+    return std::nullopt;
+  }
+  if (!in.done()) return std::nullopt;
   return f;
 }
 

@@ -29,8 +29,9 @@ enum class RecordType : std::uint8_t {
   kReleased = 5,       // WorkItem: in flight at a clean interrupt; not counted as an attempt
 };
 
-// Final status of a point.
-enum class PointStatus : std::int8_t { kDone = 1, kFailed = 2 };
+// Final status of a point. kCancelled travels only from a worker to the coordinator: the attempt
+// was stopped by a stop of the sweep, does not count, and is never journalled as a result.
+enum class PointStatus : std::int8_t { kDone = 1, kFailed = 2, kCancelled = 3 };
 
 // One point to run: its full-product grid index and which attempt this is (1-based).
 struct WorkItem {
@@ -55,6 +56,7 @@ struct PointRecord {
   std::vector<Curve> curves;
   std::string error;       // failure text (empty when done)
   std::string provenance;  // task-kind free text
+  RunDetail detail;        // how the attempt ran (child processes, failures); may be empty
 };
 
 // An attempt that failed and will be retried.
@@ -63,6 +65,10 @@ struct AttemptFailure {
   std::uint32_t attempt = 0;
   std::int32_t rank = 0;
   std::string error;
+  RunDetail detail;       // how the attempt ran (may be empty)
+  double seconds = 0;     // wall time of the attempt (journalled with the detail)
+  double end_time = 0;    // Unix seconds (journalled with the detail)
+  std::string host;       // (journalled with the detail)
 };
 
 // Config and provenance written at the start of every run.

@@ -2,7 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
+#include <thread>
+
+#include "signals.h"
 
 #include "value.h"
 
@@ -53,30 +58,63 @@ PointRecord run_point(Task& task, const TaskKindInfo& kind, const Grid& grid, co
     ctx.local_rank = who.local_rank;
     ctx.cache_dir = who.cache_dir;
     ctx.cancel = cancel;
+    ctx.stopping = who.stopping;
+    ctx.grace_seconds = who.grace_seconds;
+    ctx.node_worker_index = who.node_worker_index;
+    ctx.node_workers = who.node_workers;
     TaskResult r = task.run(p, ctx);
+    rec.curves = std::move(r.curves);
+    rec.provenance = std::move(r.provenance);
+    rec.detail = std::move(r.detail);
     if (std::string why = check_result(kind, r); !why.empty()) {
       rec.status = PointStatus::kFailed;
       rec.error = why;
+      rec.detail.outcome = "bad_metric";
     } else {
       rec.status = PointStatus::kDone;
       rec.metrics = std::move(r.metrics);
-      rec.curves = std::move(r.curves);
-      rec.provenance = std::move(r.provenance);
     }
+  } catch (const TaskCancelled& e) {
+    rec.status = PointStatus::kCancelled;
+    rec.error = e.what();
+  } catch (const TaskFailed& e) {
+    rec.status = PointStatus::kFailed;
+    rec.error = e.what();
+    rec.detail = e.detail;
+    rec.curves = e.curves;  // a failed point keeps the curves it reported
   } catch (const std::exception& e) {
     rec.status = PointStatus::kFailed;
     rec.error = e.what();
+    rec.detail.outcome = "error";
   } catch (...) {
     rec.status = PointStatus::kFailed;
     rec.error = "the task threw something that is not a std::exception";
+    rec.detail.outcome = "error";
   }
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.end_time = unix_now();
-  if (rec.status == PointStatus::kFailed) {
-    rec.metrics.clear();
-    rec.curves.clear();
-  }
+  if (rec.status != PointStatus::kDone) rec.metrics.clear();
+  if (rec.status == PointStatus::kCancelled) rec.curves.clear();
   return rec;
+}
+
+StopWatcher::StopWatcher() : thread_([this] { watch(); }) {}
+
+StopWatcher::~StopWatcher() {
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void StopWatcher::watch() {
+  std::unique_lock lock(mutex_);
+  while (!done_) {
+    if (stop_requests() > 0) stopping_ = true;
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+  }
 }
 
 void worker_loop(Transport& transport, Task& task, const TaskKindInfo& kind, const Grid& grid,

@@ -1,5 +1,6 @@
 #include "kinds.h"
 
+#include "command/command_kind.h"
 #include "organism_info.h"
 #include "probe.h"
 
@@ -8,6 +9,7 @@ namespace emsweep {
 void register_declared_kinds(TaskRegistry& registry) {
   registry.add(probe_kind_info());
   registry.add(organism_kind_info());
+  registry.add(command_kind_info());
 }
 
 }  // namespace emsweep

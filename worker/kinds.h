@@ -1,5 +1,5 @@
 // Registration of the task kinds this project ships: `probe` (the engine's stand-in
-// workload) and `organism` (the emergent-misalignment model organism).
+// workload), `organism` (the emergent-misalignment model organism) and `command` (any program).
 #pragma once
 
 #include "task.h"

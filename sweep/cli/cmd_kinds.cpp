@@ -36,6 +36,11 @@ std::string kinds_markdown(const TaskRegistry& registry) {
   for (const auto& name : registry.names()) {
     const TaskKindInfo& k = *registry.find(name);
     out += fmt::format("### Task kind `{}`\n\n{}\n\n", k.name, k.doc);
+    if (k.declared_by_config) {
+      out += "Settings, metrics and curves: declared by each config under `task.params`, "
+             "`task.metrics` and `task.curves` (see `docs/command.md`).\n\n";
+      continue;
+    }
     out += "| setting | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
     for (const auto& s : k.settings) {
       out += fmt::format("| `{}` | {} | `{}` | {} | {} |\n", s.name, type_name(s),
@@ -64,6 +69,11 @@ void add_kinds_command(CLI::App& app, Context& ctx) {
       }
       for (const auto& name : ctx.registry.names()) {
         const TaskKindInfo& k = *ctx.registry.find(name);
+        if (k.declared_by_config) {
+          fmt::print("{}: {}\n  settings, metrics, curves: declared by the config (task.params, "
+                     "task.metrics, task.curves)\n\n", k.name, k.doc);
+          continue;
+        }
         fmt::print("{}: {}\n  settings:\n", k.name, k.doc);
         for (const auto& s : k.settings) {
           fmt::print("    {:<18} {:<8} default {:<10} {:<22} {}\n", s.name, type_name(s),

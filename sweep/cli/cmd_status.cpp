@@ -82,6 +82,24 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
   return r;
 }
 
+// The last `lines` lines of `text`, each indented for the failure list.
+std::string indent_tail(const std::string& text, std::size_t lines) {
+  std::vector<std::string> all;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    all.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  while (!all.empty() && all.back().empty()) all.pop_back();
+  std::string out;
+  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+    out += "        " + all[i] + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, Context& ctx) {
@@ -90,11 +108,13 @@ void add_status_command(CLI::App& app, Context& ctx) {
     std::string file;
     bool json = false;
     std::size_t failures = 10;
+    std::size_t stderr_lines = 5;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("file", opt->file, "results file (.h5) or its .journal")->required();
   cmd->add_flag("--json", opt->json, "print JSON for scripts");
   cmd->add_option("--failures", opt->failures, "failed points to list");
+  cmd->add_option("--stderr-lines", opt->stderr_lines, "lines of a failed child's stderr to show (default 5)");
   cmd->callback([&ctx, opt] {
     ctx.action = [&ctx, opt] {
       const std::string h5 = results_path(opt->file);
@@ -112,7 +132,14 @@ void add_status_command(CLI::App& app, Context& ctx) {
           const auto& f = r.failures[i];
           j.begin_object().value("point_id", fmt::format("{:016x}", f.point_id)).value("index", f.index);
           j.value("point", r.failure_points[i]).value("attempts", static_cast<std::uint64_t>(f.attempts));
-          j.value("error", f.error).end_object();
+          j.value("error", f.error);
+          if (f.detail.present()) {
+            j.value("outcome", f.detail.outcome).value("exit_code", f.detail.exit_code);
+            j.value("signal", f.detail.signal).value("seconds", f.seconds);
+            j.value("peak_rss_mb", f.detail.peak_rss_mb).value("argv", f.detail.argv);
+            j.value("workdir", f.detail.workdir).value("stderr_tail", f.detail.stderr_tail);
+          }
+          j.end_object();
         }
         j.end_array().end_object();
         fmt::print("{}\n", j.str());
@@ -133,6 +160,14 @@ void add_status_command(CLI::App& app, Context& ctx) {
         for (std::size_t i = 0; i < r.failures.size() && i < opt->failures; ++i) {
           const auto& f = r.failures[i];
           fmt::print("  #{} {}  attempts {}: {}\n", f.index, r.failure_points[i], f.attempts, f.error);
+          if (!f.detail.argv.empty()) {
+            fmt::print("      ran   {}  ({} s{})\n", f.detail.argv, format_double(std::round(f.seconds * 100) / 100),
+                       f.detail.peak_rss_mb >= 0 ? fmt::format(", peak {:.0f} MB", f.detail.peak_rss_mb) : "");
+          }
+          if (!f.detail.workdir.empty()) fmt::print("      in    {}\n", f.detail.workdir);
+          if (!f.detail.stderr_tail.empty()) {
+            fmt::print("      stderr (last lines):\n{}", indent_tail(f.detail.stderr_tail, opt->stderr_lines));
+          }
         }
       }
       if (!r.retrying.empty()) {
