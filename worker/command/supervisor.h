@@ -1,0 +1,68 @@
+// Supervised child processes for the `command` task kind. A rank never forks: it starts the
+// small exec shim `emsweep-shim` with posix_spawn, and the shim (not an MPI process) forks the
+// real program into a process group of its own, drains its output into capped files, enforces
+// the timeout, and kills the whole group when the point ends, when it is told to, or when the
+// rank that started it dies (its control pipe reaches end-of-file).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace emsweep::command {
+
+// Everything needed to start and supervise one child.
+struct ChildSpec {
+  std::vector<std::string> argv;        // argv[0] is looked up on PATH (of `env`) unless it has a '/'
+  std::vector<std::string> env;         // the child's whole environment, "NAME=value" each
+  std::string cwd;                      // the child's working directory ("" = the caller's)
+  std::string stdout_path;              // capture file for stdout (created or truncated)
+  std::string stderr_path;              // capture file for stderr (created or truncated)
+  std::uint64_t capture_cap_bytes = 16u << 20;  // per stream: first half and last half kept
+  double timeout_seconds = 0;           // wall-time limit of the attempt; 0 = none
+  double kill_grace_seconds = 10;       // SIGTERM to the group, then SIGKILL after this long [s]
+  std::vector<int> cpus;                // CPU affinity of the child (empty = inherit)
+  int oom_score_adj = 500;              // raised so the kernel kills a child before a rank
+  std::string shim_path;                // the emsweep-shim executable
+};
+
+// How a supervised child ended.
+enum class ChildOutcome {
+  kExited,       // exited by itself (exit_code holds its status)
+  kSignaled,     // killed by a signal it did not get from us (signal holds it)
+  kTimeout,      // passed timeout_seconds; its group was terminated
+  kStartFailed,  // could not be started (start_error holds the errno text)
+  kCancelled,    // stopped because the caller asked (cancel), not by its own doing
+};
+
+// What the supervisor observed.
+struct ChildResult {
+  ChildOutcome outcome = ChildOutcome::kStartFailed;
+  int exit_code = -1;            // when kExited
+  int signal = 0;                // when kSignaled (also the last signal sent on timeout/cancel)
+  double wall_seconds = 0;       // from start to the group's end
+  std::int64_t peak_rss_kb = -1; // largest resident set of the child and its descendants; -1 unknown
+  std::string start_error;       // when kStartFailed: why (e.g. "No such file or directory")
+  std::uint64_t stdout_bytes = 0;  // bytes the child wrote (before capping)
+  std::uint64_t stderr_bytes = 0;
+};
+
+// Starts the child and waits for it and its whole process group to end. When `cancel` becomes
+// true the child gets `cancel_grace_seconds` more to finish, then SIGTERM, kill_grace, SIGKILL
+// (outcome kCancelled unless it ended by itself in the grace period). Never busy-waits. Throws
+// only when the shim itself cannot be started; a child that cannot start is kStartFailed.
+[[nodiscard]] ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel = nullptr,
+                                    double cancel_grace_seconds = 0);
+
+// The last `max_bytes` of a capture file, invalid UTF-8 replaced by U+FFFD ("" if missing).
+[[nodiscard]] std::string read_tail_utf8(const std::string& path, std::size_t max_bytes);
+
+// The shim's path: `emsweep-shim` in the directory of the running executable, or the
+// EMSWEEP_SHIM environment variable when set.
+[[nodiscard]] std::string default_shim_path();
+
+// "SIGTERM" for 15, "signal 42" for an unnamed one.
+[[nodiscard]] std::string signal_name(int signal);
+
+}  // namespace emsweep::command
