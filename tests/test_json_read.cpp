@@ -3,8 +3,13 @@
 // error message with its line and column, hostile inputs, and result and events files.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 
@@ -386,3 +391,46 @@ TEST_CASE("events files: a hundred thousand lines", "[json][events]") {
   CHECK(e.curves[0].x.back() == 99999.0);
   CHECK(e.curves[0].y.back() == 99999 % 7 + 0.5);
 }
+
+#ifdef EMSWEEP_PYTHON
+TEST_CASE("what the Python helper writes reads back exactly", "[json][python]") {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("emsweep-json-read-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string script = R"(
+import emsweep_child as es
+es.report(0, loss=1.5, kl=0.0)
+es.report(1, loss=float("nan"), kl=None)
+es.report(2, loss=0.1, acc=3)
+es.finish(final_loss=0.1, gate_corr=float("nan"), worst=-float("inf"), n=7)
+)";
+  std::ofstream(dir / "child.py") << script;
+  const std::string command =
+      "cd '" + dir.string() +
+      "' && PYTHONPATH='" EMSWEEP_SOURCE_DIR
+      "/worker/command/python'"
+      " EMSWEEP_RESULT=result.json EMSWEEP_EVENTS=events.jsonl " EMSWEEP_PYTHON " child.py";
+  REQUIRE(std::system(command.c_str()) == 0);
+  const auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto r = json::parse_result(slurp(dir / "result.json"));
+  REQUIRE(r.ok());
+  REQUIRE(r.metrics.size() == 4);
+  CHECK(r.metrics[0] == std::pair<std::string, double>{"final_loss", 0.1});
+  CHECK(std::isnan(r.metrics[1].second));
+  CHECK(r.metrics[2].second == -std::numeric_limits<double>::infinity());
+  CHECK(r.metrics[3] == std::pair<std::string, double>{"n", 7});
+  auto e = json::parse_events(slurp(dir / "events.jsonl"));
+  CHECK(e.warnings.empty());
+  REQUIRE(e.curves.size() == 3);
+  CHECK(e.curves[0].name == "loss");
+  CHECK(e.curves[0].x == std::vector<double>{0, 1, 2});
+  CHECK(std::isnan(e.curves[0].y[1]));
+  CHECK(e.curves[1].name == "kl");
+  CHECK(e.curves[2].name == "acc");
+  CHECK(e.curves[2].y == std::vector<double>{3});
+  std::filesystem::remove_all(dir);
+}
+#endif
