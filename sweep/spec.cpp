@@ -601,10 +601,11 @@ std::optional<SettingSpec> parse_param(Checker& c, const std::string& name, cons
   const std::string key = "task.params." + name;
   SettingSpec s;
   s.name = name;
-  YAML::Node def = body;
+  YAML::Node def;
+  def.reset(body);
   if (body.IsMap()) {
     check_keys(c, body, key, kParamKeys);
-    def = body["default"];
+    def.reset(body["default"]);  // reset: assigning a Node would overwrite the one it refers to
     if (!def) {
       c.error(body, key, "expected a default value", "e.g. " + name + ": {default: 0.001, min: 0}");
       return std::nullopt;
@@ -741,10 +742,11 @@ std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task
     for (std::size_t i = 0; i < m.size(); ++i) {
       const std::string key = "task.metrics[" + std::to_string(i) + "]";
       MetricSpec spec;
-      YAML::Node name_node = m[i];
+      YAML::Node name_node;
+      name_node.reset(m[i]);
       if (m[i].IsMap()) {
         check_keys(c, m[i], key, kMetricKeys);
-        name_node = m[i]["name"];
+        name_node.reset(m[i]["name"]);
         if (YAML::Node nan = m[i]["nan"]) {
           const std::string t = nan.IsScalar() ? nan.Scalar() : "";
           if (t == "allowed" || t == "true") {

@@ -180,7 +180,7 @@ TEST_CASE("mistakes in a command config are located errors", "[command][spec]") 
   SECTION("a value outside a parameter's range or choices") {
     CHECK(first_error(kSweep, {"task.width=0"}).key == "task.width");
     CHECK(first_error(kSweep, {"task.optimizer=adamw"}).hint.find("adam") != std::string::npos);
-    CHECK(first_error(replace("lr: [0.001, 0.01]", "optimizer: [adam, rmsprop]")).key == "grid.optimizer");
+    CHECK(first_error(replace("lr: [0.001, 0.01]", "optimizer: [adam, rmsprop]")).key == "grid.optimizer[1]");
   }
   SECTION("an integer parameter given a fraction") {
     Diagnostic d = first_error(replace("  lr: [0.001, 0.01]", "  kl_weight: [0, 0.5]"));
