@@ -10,11 +10,14 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <fstream>
+#include <cstring>
 
 #include "coordinator.h"
 #include "error.h"
 #include "grid.h"
 #include "h5.h"
+#include "command/isolated.h"
 #include "kinds.h"
 #include "plan.h"
 #include "signals.h"
@@ -45,6 +48,12 @@ struct Options {
   bool extend = false;
   bool quiet = false;
   std::string progress = "auto";
+  // --run-point (the child of run.isolation: process): the config file and the point.
+  std::string run_point;
+  std::uint64_t point_index = 0;
+  std::uint32_t point_attempt = 1;
+  int point_rank = 0;
+  std::string record;
 };
 
 std::string hostname() {
@@ -63,9 +72,44 @@ std::string command_line(int argc, char** argv) {
   return out;
 }
 
-// The runnable task of the sweep's kind.
+// The runnable task of the sweep's kind (in a child process per point under run.isolation:
+// process; the `command` kind runs its children anyway).
 std::unique_ptr<Task> make_task(const SweepSpec& spec) {
+  if (spec.run.isolation == "process" && !spec.kind->declared_by_config) {
+    std::error_code ec;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) throw EnvironmentError("cannot find emsweep-run's own path for run.isolation: process");
+    return make_isolated_task(spec, self);
+  }
   return spec.kind->make_for_sweep ? spec.kind->make_for_sweep(spec) : spec.kind->make();
+}
+
+// `emsweep-run --run-point`: one point of a built-in kind, in the child process that
+// run.isolation: process starts; its record goes to a file (written whole, then renamed).
+int run_one_point(const Options& opt) {
+  TaskRegistry registry;
+#ifdef EMSWEEP_HAVE_TORCH
+  register_runnable_kinds(registry);
+#else
+  register_declared_kinds(registry);
+#endif
+  SweepSpec spec = load_spec(opt.run_point, {}, registry);
+  Grid grid(spec);
+  std::unique_ptr<Task> task = spec.kind->make_for_sweep ? spec.kind->make_for_sweep(spec) : spec.kind->make();
+  WorkerIdentity who;
+  who.rank = opt.point_rank;
+  who.host = hostname();
+  who.cache_dir = opt.cache_dir;
+  WorkItem item{opt.point_index, opt.point_attempt};
+  PointRecord rec = run_point(*task, *spec.kind, grid, item, who, nullptr);
+  const std::string tmp = opt.record + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << encode(rec);
+    if (!out.flush()) throw EnvironmentError("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  std::filesystem::rename(tmp, opt.record);
+  return 0;
 }
 
 void print_error(const Error& e) { fmt::print(stderr, "emsweep: error: {}\n", describe(e)); }
@@ -266,6 +310,15 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", opt.quiet, "no progress output");
   app.add_option("--progress", opt.progress, "progress line: auto, always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  auto* child_group = app.add_option_group("");  // hidden: the child of run.isolation: process
+  child_group->add_option("--run-point", opt.run_point, "run one point of this resolved config");
+  child_group->add_option("--index", opt.point_index, "the point's grid index");
+  child_group->add_option("--attempt", opt.point_attempt, "the attempt number");
+  child_group->add_option("--rank", opt.point_rank, "the rank running the point");
+  child_group->add_option("--record", opt.record, "where to write the point's record");
+  if (argc > 1 && std::string(argv[1]) == "--run-point") {
+    app.get_option("config")->required(false);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -274,6 +327,7 @@ int main(int argc, char** argv) {
   }
   if (opt.progress == "never") opt.quiet = true;
   try {
+    if (!opt.run_point.empty()) return run_one_point(opt);
     return run(argc, argv, opt);
   } catch (const Error& e) {
     print_error(e);

@@ -28,7 +28,7 @@ const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "descript
 const std::vector<std::string> kRunKeys = {
     "max_retries", "fail_fast",      "grace_seconds",  "log_seconds",   "flush_seconds", "batch",
     "cache_dir",   "timeout",        "kill_grace",     "gpus_per_point", "cpus_per_point",
-    "keep_workdirs", "workdir_root"};
+    "keep_workdirs", "workdir_root", "isolation"};
 // The keys of a `command` kind's task: section besides its parameters' fixed values.
 const std::vector<std::string> kCommandKeys = {"kind", "argv", "params", "metrics", "curves"};
 const std::vector<std::string> kParamKeys = {"default", "type", "min", "max", "choices", "doc"};
@@ -1073,6 +1073,7 @@ std::string SweepSpec::resolved_yaml() const {
   e << YAML::Key << "cpus_per_point" << YAML::Value << run.cpus_per_point;
   e << YAML::Key << "keep_workdirs" << YAML::Value << run.keep_workdirs;
   e << YAML::Key << "workdir_root" << YAML::Value << run.workdir_root;
+  e << YAML::Key << "isolation" << YAML::Value << run.isolation;
   e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
@@ -1246,6 +1247,9 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       keep.choices = {"always", "failed", "never"};
       read_field(c, run, "run", "keep_workdirs", keep, spec.run.keep_workdirs);
       read_field(c, run, "run", "workdir_root", typed_spec(ValueType::kString), spec.run.workdir_root);
+      SettingSpec isolation = typed_spec(ValueType::kString);
+      isolation.choices = {"none", "process"};
+      read_field(c, run, "run", "isolation", isolation, spec.run.isolation);
     }
   }
 

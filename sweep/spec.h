@@ -57,6 +57,7 @@ struct RunPolicy {
   int cpus_per_point = 1;      // cores (and threads) each running point gets
   std::string keep_workdirs = "failed";  // always | failed | never
   std::string workdir_root;    // parent of the work directories; "" = <output>.runs
+  std::string isolation = "none";  // none | process: built-in kinds' points in a child process
 };
 
 // A fully resolved, validated sweep.
