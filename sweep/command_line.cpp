@@ -50,11 +50,15 @@ std::optional<std::vector<TemplatePiece>> parse_template(const std::string& arg,
   return out;
 }
 
+std::string workdirs_root(const std::string& output, const std::string& workdir_root) {
+  return std::filesystem::absolute(workdir_root.empty() ? output + ".runs" : workdir_root).string();
+}
+
 std::string attempt_workdir(const std::string& output, const std::string& workdir_root,
                             const std::string& point_id_hex, int attempt) {
-  const std::filesystem::path root = workdir_root.empty() ? std::filesystem::path(output + ".runs")
-                                                          : std::filesystem::path(workdir_root);
-  return std::filesystem::absolute(root / point_id_hex / ("a" + std::to_string(attempt))).string();
+  return (std::filesystem::path(workdirs_root(output, workdir_root)) / point_id_hex /
+          ("a" + std::to_string(attempt)))
+      .string();
 }
 
 std::string point_id_hex(std::uint64_t id) { return fmt::format("{:016x}", id); }

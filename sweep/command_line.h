@@ -44,6 +44,9 @@ struct PlaceholderValues {
 [[nodiscard]] std::vector<std::string> render_argv(const std::vector<std::string>& templates,
                                                    const Point& point, const PlaceholderValues& v);
 
+// Where the work directories of a sweep go: workdir_root, or OUTPUT.runs; absolute.
+[[nodiscard]] std::string workdirs_root(const std::string& output, const std::string& workdir_root);
+
 // The work directory of one attempt: <workdir_root or OUTPUT.runs>/<point id>/a<attempt>,
 // made absolute against the current directory.
 [[nodiscard]] std::string attempt_workdir(const std::string& output, const std::string& workdir_root,

@@ -4,14 +4,14 @@
 # (the seeds in tests/fuzz/corpus/ are read, never written); crashing inputs land in
 # build-fuzz/artifacts/. Copy a crashing input into tests/fuzz/regressions/TARGET/ once fixed:
 # ctest replays that directory with the normal compiler.
-# Usage: tests/fuzz/run-fuzzers.sh [SECONDS=600] [TARGET...]   (targets: spec journal)
+# Usage: tests/fuzz/run-fuzzers.sh [SECONDS=600] [TARGET...]   (targets: spec journal json)
 #        SECONDS=0 only configures and builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(spec journal)
+[[ ${#targets[@]} -gt 0 ]] || targets=(spec journal json)
 build=${EMSWEEP_FUZZ_BUILD_DIR:-build-fuzz}
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 if [[ ! -f $build/CMakeCache.txt ]]; then

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "command/json_read.h"
+#include "command/python_helper.h"
 #include "command/supervisor.h"
 #include "command_line.h"
 #include "error.h"
@@ -95,20 +96,6 @@ std::string resolve_program(const std::string& program, const std::string& path_
   return "";
 }
 
-// The directory holding emsweep's Python helper (emsweep_child.py): EMSWEEP_PYTHON_DIR, else
-// ../python beside the running executable (build tree and install tree alike).
-std::string python_helper_dir() {
-  if (const char* d = std::getenv("EMSWEEP_PYTHON_DIR"); d != nullptr && *d) return d;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  for (const fs::path& candidate : {exe.parent_path().parent_path() / "python",
-                                    exe.parent_path().parent_path() / "share" / "emsweep" / "python"}) {
-    if (fs::exists(candidate / "emsweep_child.py", ec)) return candidate.string();
-  }
-  return "";
-}
-
 // The device list a worker rank may hand out: its CUDA_VISIBLE_DEVICES when set, else the
 // node's NVIDIA devices.
 std::vector<std::string> visible_devices() {
@@ -144,14 +131,18 @@ class CommandTask : public Task {
         run_(spec.run),
         sweep_name_(spec.name),
         output_(spec.output),
-        shim_(command::default_shim_path()),
-        python_dir_(python_helper_dir()) {
+        shim_(command::default_shim_path()) {
     for (const auto& a : spec.axes) {
       if (a.is_replicate) replicate_axis_ = a.name;
     }
   }
 
   TaskResult run(const Point& point, const TaskContext& ctx) override {
+    if (python_dir_.empty()) {
+      // The helper module goes beside the work directories, written by the first point.
+      python_dir_ = command::install_python_helper(
+          (fs::path(workdirs_root(output_, run_.workdir_root)) / "python").string());
+    }
     const std::string id = point_id_hex(point.id);
     const fs::path workdir = attempt_dir(id, ctx.attempt);
     std::error_code ec;

@@ -34,8 +34,7 @@ class IsolatedTask : public Task {
   IsolatedTask(const SweepSpec& spec, std::string program)
       : program_(std::move(program)), output_(spec.output), run_(spec.run) {
     // The child reads the sweep from a file: the resolved config, written once per sweep.
-    const fs::path dir = fs::absolute(run_.workdir_root.empty() ? fs::path(output_ + ".runs")
-                                                                 : fs::path(run_.workdir_root));
+    const fs::path dir = workdirs_root(output_, run_.workdir_root);
     std::error_code ec;
     fs::create_directories(dir, ec);
     config_ = (dir / ("config-" + spec.hash().substr(0, 12) + ".yaml")).string();
