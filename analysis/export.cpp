@@ -36,7 +36,7 @@ std::string points_csv(const Results& r, const std::vector<Filter>& where) {
   for (const auto& a : p.axes) out += "," + csv_escape(a.name);
   out += ",status,attempts,rank,host,start_time,end_time,seconds";
   for (const auto& m : r.info.metric_names) out += "," + csv_escape(m);
-  out += ",error\n";
+  out += ",error,outcome,exit_code,signal,peak_rss_mb,provenance\n";
   for (std::size_t i : select_rows(r, where)) {
     out += fmt::format("{},{},{}", format_point_id(p.point_id[i]), p.index[i], p.replicate[i]);
     for (const auto& a : p.axes) out += "," + csv_escape(a.display(i));
@@ -47,7 +47,9 @@ std::string points_csv(const Results& r, const std::vector<Filter>& where) {
                        p.attempts[i], p.rank[i], csv_escape(p.host[i]), exact(p.start_time[i]),
                        exact(p.end_time[i]), exact(p.seconds[i]));
     for (const auto& m : p.metrics) out += "," + exact(m[i]);
-    out += "," + csv_escape(p.error[i]) + "\n";
+    out += "," + csv_escape(p.error[i]);
+    out += fmt::format(",{},{},{},{},{}\n", csv_escape(p.outcome[i]), p.exit_code[i], p.signal[i],
+                       exact(p.peak_rss_mb[i]), csv_escape(p.provenance[i]));
   }
   return out;
 }

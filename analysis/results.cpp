@@ -449,6 +449,20 @@ PointsTable read_points(hid_t file, FileInfo& info, const std::string& path) {
   p.seconds = t.f64("seconds");
   for (const auto& m : info.metric_names) p.metrics.push_back(t.f64(m));
   p.error = t.text("error");
+  const std::size_t n = p.error.size();
+  p.outcome = t.has("outcome") ? t.text("outcome") : std::vector<std::string>(n);
+  p.exit_code.assign(n, -1);
+  p.signal.assign(n, 0);
+  if (t.has("exit_code")) {
+    auto v = t.i64("exit_code");
+    for (std::size_t i = 0; i < n; ++i) p.exit_code[i] = static_cast<std::int32_t>(v[i]);
+  }
+  if (t.has("signal")) {
+    auto v = t.i64("signal");
+    for (std::size_t i = 0; i < n; ++i) p.signal[i] = static_cast<std::int32_t>(v[i]);
+  }
+  p.peak_rss_mb = t.has("peak_rss_mb") ? t.f64("peak_rss_mb") : std::vector<double>(n, -1);
+  p.provenance = t.has("provenance") ? t.text("provenance") : std::vector<std::string>(n);
   return p;
 }
 

@@ -45,6 +45,13 @@ struct PointsTable {
   std::vector<double> seconds;
   std::vector<std::vector<double>> metrics;  // [metric][row], metric order of metric_names
   std::vector<std::string> error;
+  // How each point's last attempt ran (schema 2; defaults for files of schema 1): the outcome
+  // word of a failure, the child's exit code and signal, its peak memory, and provenance.
+  std::vector<std::string> outcome;
+  std::vector<std::int32_t> exit_code;
+  std::vector<std::int32_t> signal;
+  std::vector<double> peak_rss_mb;
+  std::vector<std::string> provenance;
 
   // Number of rows.
   [[nodiscard]] std::size_t size() const { return point_id.size(); }

@@ -594,7 +594,7 @@ const char* type_word(ValueType t) {
 // Columns of /points that metrics and axes may not be named after.
 const std::vector<std::string> kFixedColumns = {
     "point_id", "index", "replicate", "status", "attempts", "rank", "host", "start_time",
-    "end_time", "seconds", "error", "outcome", "exit_code", "signal", "peak_rss_mb"};
+    "end_time", "seconds", "error", "outcome", "exit_code", "signal", "peak_rss_mb", "provenance"};
 
 // One parameter of a `command` kind: `name: default` or `name: {default:, type:, min:, ...}`.
 std::optional<SettingSpec> parse_param(Checker& c, const std::string& name, const YAML::Node& body) {

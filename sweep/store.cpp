@@ -28,6 +28,7 @@ constexpr std::size_t kErrorBytes = 512;
 constexpr std::size_t kCurveNameBytes = 32;
 constexpr std::size_t kCommandBytes = 1024;
 constexpr std::size_t kOutcomeBytes = 16;
+constexpr std::size_t kProvenanceBytes = 256;
 constexpr std::size_t kWorkdirBytes = 1024;
 constexpr std::size_t kLongTextBytes = 4096;  // argv, error and stderr tail of a failure
 constexpr std::size_t kMaxFailuresKept = 1000;
@@ -300,7 +301,8 @@ struct ResultsView::Impl {
   // /points layout: offsets of the fixed and per-kind columns.
   std::size_t off_id = 0, off_index = 0, off_replicate = 0, off_status = 0, off_attempts = 0,
               off_rank = 0, off_host = 0, off_start = 0, off_end = 0, off_seconds = 0,
-              off_error = 0, off_outcome = 0, off_exit_code = 0, off_signal = 0, off_peak = 0;
+              off_error = 0, off_outcome = 0, off_exit_code = 0, off_signal = 0, off_peak = 0,
+              off_provenance = 0;
   struct AxisColumn {
     int axis = 0;
     ValueType type = ValueType::kNumber;
@@ -370,6 +372,8 @@ struct ResultsView::Impl {
     add("signal", H5T_NATIVE_INT32, 4, &off_signal);
     string_types.push_back(fixed_string(kErrorBytes, path));
     add("error", string_types.back().get(), kErrorBytes, &off_error);
+    string_types.push_back(fixed_string(kProvenanceBytes, path));
+    add("provenance", string_types.back().get(), kProvenanceBytes, &off_provenance);
 
     std::vector<std::string> seen;
     for (auto& f : fields) {
@@ -501,6 +505,7 @@ struct ResultsView::Impl {
       std::memcpy(row + metric_offsets[m], &v, 8);
     }
     copy_fixed(row + off_error, kErrorBytes, r.error);
+    copy_fixed(row + off_provenance, kProvenanceBytes, r.provenance);
     if (r.status == PointStatus::kFailed) {
       add_failure(r.point_id, r.index, r.attempts, true, r.rank, r.host, r.end_time, r.seconds,
                   r.error, r.detail);
