@@ -361,7 +361,7 @@ TEST_CASE("foreign, malformed and missing files give clear errors", "[analysis][
   };
   store_error(fixture("foreign.h5"), "is not an emsweep results file");
   store_error(fixture("notes.h5"), "is not an HDF5 file");
-  store_error(fixture("newer.h5"), "written by a newer emsweep (results schema 2");
+  store_error(fixture("newer.h5"), "written by a newer emsweep (results schema 3");
   store_error(fixture("malformed.h5"), "/points has no column 'g'");
   const std::string dir = scratch("errors");
   {

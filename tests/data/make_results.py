@@ -158,12 +158,12 @@ def main():
     os.makedirs(out, exist_ok=True)
     probe_file(os.path.join(out, "probe.h5"))
     typed_file(os.path.join(out, "typed.h5"))
-    # Same layout, but schema 2 (a newer emsweep), and one without the metric column g.
+    # Same layout, but schema 3 (a newer emsweep), and one without the metric column g.
     xs = [dict(point_id=1, index=0, replicate=0, x=0.0, kl_weight=0.0, status=1, attempts=1,
                rank=1, host=b"h", start_time=0.0, end_time=1.0, seconds=1.0, f=1.0, g=0.0, u=0.5,
                error=b"")]
     write_file(os.path.join(out, "newer.h5"), ["x", "kl_weight", "seed"],
-               {"x": "<f8", "kl_weight": "<f8"}, xs, ["f", "g", "u"], [], [], schema_version=2)
+               {"x": "<f8", "kl_weight": "<f8"}, xs, ["f", "g", "u"], [], [], schema_version=3)
     write_file(os.path.join(out, "malformed.h5"), ["x", "kl_weight", "seed"],
                {"x": "<f8", "kl_weight": "<f8"}, xs, ["f", "g", "u"], [], [],
                drop_columns=("g",))
