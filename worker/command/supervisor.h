@@ -52,7 +52,8 @@ struct ChildResult {
 // Starts the child and waits for it and its whole process group to end. When `cancel` becomes
 // true the child gets `cancel_grace_seconds` more to finish, then SIGTERM, kill_grace, SIGKILL
 // (outcome kCancelled unless it ended by itself in the grace period). Never busy-waits. Throws
-// only when the shim itself cannot be started; a child that cannot start is kStartFailed.
+// TaskError only when the shim itself cannot be started or ends without a report (it was
+// killed); a child that cannot start is kStartFailed.
 [[nodiscard]] ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel = nullptr,
                                     double cancel_grace_seconds = 0);
 
