@@ -356,7 +356,7 @@ TEST_CASE("the child gets exactly the environment, directory, stdin, CPUs and OO
 TEST_CASE("cancel: the child gets the grace, then its group is stopped", "[supervisor]") {
   std::atomic<bool> cancel{false};
   SECTION("a child that would run 100 s is cancelled") {
-    constexpr double kCancelAfter = 0.2;
+    static constexpr double kCancelAfter = 0.2;
     constexpr double kGrace = 0.5;
     auto spec = spec_in(temp_dir(), {"sleep", "100"});
     std::thread canceller([&cancel] {
