@@ -379,6 +379,15 @@ TEST_CASE("cancel: the child gets the grace, then its group is stopped", "[super
     CHECK(r.outcome == ChildOutcome::kCancelled);
     CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
   }
+  SECTION("a child that ignores SIGTERM gets SIGKILL after the kill grace") {
+    cancel = true;
+    auto spec = spec_in(temp_dir(), sh("trap '' TERM; sleep 100 & wait; wait"));
+    spec.kill_grace_seconds = 0.3;
+    const ChildResult r = run(spec, &cancel, /*cancel_grace=*/0);
+    CHECK(r.outcome == ChildOutcome::kCancelled);
+    CHECK(r.signal == SIGKILL);
+    CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
+  }
   SECTION("a child that finishes within the grace ends normally") {
     cancel = true;
     const ChildResult r = run(spec_in(temp_dir(), sh("sleep 0.3; exit 4")), &cancel,
