@@ -40,13 +40,21 @@ constexpr auto kPatience = std::chrono::seconds(10);
 // Beyond timeout + kill grace, how late the timeout may end before it counts as not firing.
 constexpr double kTimeoutSlackSeconds = 5;
 
-// A fresh directory per call.
+// A fresh directory per call, removed when the test program exits.
 std::string temp_dir() {
-  static int counter = 0;
-  auto d = fs::temp_directory_path() /
-           ("emsweep-supervisor-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+  struct Made {
+    std::vector<fs::path> dirs;
+    ~Made() {
+      std::error_code ec;
+      for (const auto& d : dirs) fs::remove_all(d, ec);
+    }
+  };
+  static Made made;
+  auto d = fs::temp_directory_path() / ("emsweep-supervisor-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(made.dirs.size() + 1));
   fs::remove_all(d);
   fs::create_directories(d);
+  made.dirs.push_back(d);
   return d.string();
 }
 

@@ -541,9 +541,7 @@ class Shim {
   void read_control() {
     char command = 0;
     const ssize_t n = ::recv(socket_, &command, 1, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) return;
-    }
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     if (n <= 0) {
       rank_gone_ = true;
       stop(ChildOutcome::kCancelled);
