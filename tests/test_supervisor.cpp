@@ -40,13 +40,21 @@ constexpr auto kPatience = std::chrono::seconds(10);
 // Beyond timeout + kill grace, how late the timeout may end before it counts as not firing.
 constexpr double kTimeoutSlackSeconds = 5;
 
-// A fresh directory per call.
+// A fresh directory per call, removed when the test program exits.
 std::string temp_dir() {
-  static int counter = 0;
-  auto d = fs::temp_directory_path() /
-           ("emsweep-supervisor-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+  struct Made {
+    std::vector<fs::path> dirs;
+    ~Made() {
+      std::error_code ec;
+      for (const auto& d : dirs) fs::remove_all(d, ec);
+    }
+  };
+  static Made made;
+  auto d = fs::temp_directory_path() / ("emsweep-supervisor-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(made.dirs.size() + 1));
   fs::remove_all(d);
   fs::create_directories(d);
+  made.dirs.push_back(d);
   return d.string();
 }
 
@@ -71,7 +79,9 @@ ChildSpec spec_in(const std::string& dir, std::vector<std::string> argv) {
   return spec;
 }
 
-std::vector<std::string> sh(const std::string& script) { return {"/bin/sh", "-c", script}; }
+std::vector<std::string> sh(const std::string& script) {
+  return {"/bin/sh", "-c", script};
+}
 
 int open_descriptors() {
   int n = 0;
@@ -104,7 +114,9 @@ std::vector<pid_t> await_pids(const std::string& path, std::size_t count) {
   return {};
 }
 
-bool gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+bool gone(pid_t pid) {
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
 
 // Whether every pid is gone within kPatience.
 bool all_gone_soon(const std::vector<pid_t>& pids) {
@@ -115,6 +127,25 @@ bool all_gone_soon(const std::vector<pid_t>& pids) {
   }
   return false;
 }
+
+// Whether `pid`, a child of this process, ends and is reaped within kPatience.
+bool reaped_soon(pid_t pid) {
+  const auto until = steady_clock::now() + kPatience;
+  while (steady_clock::now() < until) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Makes this process the subreaper of its descendants for one test: orphans come to it.
+class SubreaperScope {
+ public:
+  SubreaperScope() { REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0); }
+  SubreaperScope(const SubreaperScope&) = delete;
+  SubreaperScope& operator=(const SubreaperScope&) = delete;
+  ~SubreaperScope() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+};
 
 }  // namespace
 
@@ -284,11 +315,14 @@ TEST_CASE("read_tail_utf8 returns valid UTF-8", "[supervisor]") {
     CHECK(read_tail_utf8(dir + "/f", 100) == "a\u00e9\u20ac");
   }
   SECTION("ill-formed sequences: one U+FFFD per maximal subpart") {
-    write_file(dir + "/f", "\xC0\xAF|\xED\xA0\x80|\xF4\x90\x80\x80|\xE2\x82|\xF0\x9F\x98\x80|\xE2\x82");
+    write_file(dir + "/f",
+               "\xC0\xAF|\xED\xA0\x80|\xF4\x90\x80\x80|\xE2\x82|\xF0\x9F\x98\x80|\xE2\x82");
     CHECK(read_tail_utf8(dir + "/f", 100) ==
           "\uFFFD\uFFFD|\uFFFD\uFFFD\uFFFD|\uFFFD\uFFFD\uFFFD\uFFFD|\uFFFD|\U0001F600|\uFFFD");
   }
-  SECTION("a missing file is empty") { CHECK(read_tail_utf8(dir + "/missing", 100).empty()); }
+  SECTION("a missing file is empty") {
+    CHECK(read_tail_utf8(dir + "/missing", 100).empty());
+  }
 }
 
 TEST_CASE("the child gets exactly the environment, directory, stdin, CPUs and OOM score given",
@@ -322,25 +356,45 @@ TEST_CASE("the child gets exactly the environment, directory, stdin, CPUs and OO
     spec.oom_score_adj = 700;
     const ChildResult r = run(spec);
     CHECK(r.outcome == ChildOutcome::kExited);
-    CHECK(read_all(dir + "/stdout") == fs::canonical(dir).string() +
-                                           "\n/dev/null\nCpus_allowed_list:\t0\n700\n");
+    CHECK(read_all(dir + "/stdout") ==
+          fs::canonical(dir).string() + "\n/dev/null\nCpus_allowed_list:\t0\n700\n");
   }
 }
 
 TEST_CASE("cancel: the child gets the grace, then its group is stopped", "[supervisor]") {
   std::atomic<bool> cancel{false};
   SECTION("a child that would run 100 s is cancelled") {
+    static constexpr double kCancelAfter = 0.2;
+    constexpr double kGrace = 0.5;
     auto spec = spec_in(temp_dir(), {"sleep", "100"});
     std::thread canceller([&cancel] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(duration<double>(kCancelAfter));
       cancel = true;
     });
-    const ChildResult r = run(spec, &cancel, /*cancel_grace=*/0.5);
+    const auto start = steady_clock::now();
+    const ChildResult r = run(spec, &cancel, kGrace);
+    const double waited = duration<double>(steady_clock::now() - start).count();
     canceller.join();
     CHECK(r.outcome == ChildOutcome::kCancelled);
     CHECK(r.signal == SIGTERM);
-    CHECK(r.wall_seconds >= 0.6);
-    CHECK(r.wall_seconds < 0.7 + spec.kill_grace_seconds + kTimeoutSlackSeconds);
+    CHECK(waited >= kCancelAfter + kGrace);  // the grace was given (wall_seconds starts later)
+    CHECK(r.wall_seconds < kCancelAfter + kGrace + spec.kill_grace_seconds + kTimeoutSlackSeconds);
+  }
+  SECTION("a cancel set before the start, with no grace, still reaches the shim") {
+    cancel = true;
+    auto spec = spec_in(temp_dir(), {"sleep", "100"});
+    const ChildResult r = run(spec, &cancel, /*cancel_grace=*/0);
+    CHECK(r.outcome == ChildOutcome::kCancelled);
+    CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
+  }
+  SECTION("a child that ignores SIGTERM gets SIGKILL after the kill grace") {
+    cancel = true;
+    auto spec = spec_in(temp_dir(), sh("trap '' TERM; sleep 100 & wait; wait"));
+    spec.kill_grace_seconds = 0.3;
+    const ChildResult r = run(spec, &cancel, /*cancel_grace=*/0);
+    CHECK(r.outcome == ChildOutcome::kCancelled);
+    CHECK(r.signal == SIGKILL);
+    CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
   }
   SECTION("a child that finishes within the grace ends normally") {
     cancel = true;
@@ -358,7 +412,7 @@ TEST_CASE("the shim outlives the job's stop signals; the rank decides", "[superv
   std::thread signaller([&dir] {
     const auto pids = await_pids(dir + "/shim", 1);
     if (pids.empty()) return;
-    CHECK(read_all(fmt::format("/proc/{}/comm", pids[0])) == "emsweep-shim\n");
+    CHECK_THAT(read_all(fmt::format("/proc/{}/cmdline", pids[0])), Catch::Contains("emsweep-shim"));
     for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) ::kill(pids[0], sig);
   });
   const ChildResult r = run(spec);
@@ -367,11 +421,31 @@ TEST_CASE("the shim outlives the job's stop signals; the rank decides", "[superv
   CHECK(r.exit_code == 5);
 }
 
+TEST_CASE("a shim killed outright takes the child with it, and run_child says so", "[supervisor]") {
+  const std::string dir = temp_dir();
+  auto spec = spec_in(dir, sh("echo $PPID > pids; echo $$ >> pids; exec sleep 1000"));
+  spec.cwd = dir;
+  // The orphaned child comes to this process, so the test can see it end.
+  SubreaperScope subreaper;
+  std::vector<pid_t> pids;
+  std::thread killer([&dir, &pids] {
+    pids = await_pids(dir + "/pids", 2);
+    if (pids.size() == 2) ::kill(pids[0], SIGKILL);
+  });
+  const int before = open_descriptors();
+  CHECK_THROWS_WITH(run_child(spec), Catch::Contains("killed by SIGKILL") &&
+                                         Catch::Contains("without saying how the child ended"));
+  killer.join();
+  CHECK(open_descriptors() == before);
+  REQUIRE(pids.size() == 2);
+  CHECK(reaped_soon(pids[1]));
+}
+
 TEST_CASE("when the rank dies, the child's group goes with it", "[supervisor]") {
   const std::string dir = temp_dir();
   const std::string pidfile = dir + "/pids";
-  // Orphaned shims come to this process, so the test can see the shim end too.
-  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  // The orphaned shim comes to this process, so the test can see it end too.
+  SubreaperScope subreaper;
   std::string helper = EMSWEEP_PARENT_HELPER_PATH;
   std::string shim = EMSWEEP_SHIM_PATH;
   std::string pidfile_arg = pidfile;
@@ -393,7 +467,6 @@ TEST_CASE("when the rank dies, the child's group goes with it", "[supervisor]") 
     if (reaped == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(shim_ended);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_CASE("peak RSS covers the child's memory", "[supervisor]") {
@@ -467,8 +540,7 @@ TEST_CASE("the shim's messages survive a round trip and refuse garbage", "[super
   CHECK(r.peak_rss_kb == result.peak_rss_kb);
 }
 
-TEST_CASE("a NUL byte in an argument is a start error, not a truncated argument",
-          "[supervisor]") {
+TEST_CASE("a NUL byte in an argument is a start error, not a truncated argument", "[supervisor]") {
   auto spec = spec_in(temp_dir(), {"echo", std::string("a\0b", 3)});
   const ChildResult r = run(spec);
   CHECK(r.outcome == ChildOutcome::kStartFailed);

@@ -53,10 +53,14 @@ constexpr std::size_t kReadChunkBytes = 64 << 10;
 constexpr auto kStragglerKillInterval = std::chrono::milliseconds(100);
 // Status of the forked child when it could not exec (the shim reports the reason instead).
 constexpr int kExecFailedStatus = 127;
+// Timeouts and graces beyond this many seconds (about 30 years) are clamped to it.
+constexpr double kLongestWaitSeconds = 1e9;
 // The search path when the child's environment has no PATH (glibc's execvp default).
 constexpr const char* kDefaultSearchPath = "/bin:/usr/bin";
 
-std::string errno_text(int err) { return std::generic_category().message(err); }
+std::string errno_text(int err) {
+  return std::generic_category().message(err);
+}
 
 // Prints why the shim cannot do its work to its stderr (the rank's).
 void complain(const std::string& message) {
@@ -71,8 +75,10 @@ int millis_until(Clock::time_point t) {
   return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
 }
 
+// A wait of `s` seconds; longer than any run can last is clamped (the clock would overflow).
 Clock::duration seconds(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::clamp(s, 0.0, kLongestWaitSeconds)));
 }
 
 // Closes every descriptor from `lowest` up, except `keep` (-1 = none).
@@ -119,7 +125,7 @@ std::vector<pid_t> own_children() {
     char line[1024] = {};
     const bool got = std::fgets(line, sizeof line, f) != nullptr;
     std::fclose(f);
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; parse after the last ")".
     const char* close = got ? std::strrchr(line, ')') : nullptr;
     char state = 0;
     long ppid = 0;
@@ -172,9 +178,10 @@ class Capture {
     }
     pipe_.reset();
     if (const std::uint64_t dropped = total_ - head_taken_ - ring_.size(); dropped > 0) {
-      write_file(fmt::format("\n[emsweep-shim: {} bytes dropped here; the capture keeps the "
-                             "first {} and the last {} bytes]\n",
-                             dropped, head_limit_, tail_limit_));
+      write_file(
+          fmt::format("\n[emsweep-shim: {} bytes dropped here; the capture keeps the "
+                      "first {} and the last {} bytes]\n",
+                      dropped, head_limit_, tail_limit_));
     }
     write_file(std::string_view(ring_).substr(ring_next_));
     write_file(std::string_view(ring_).substr(0, ring_next_));
@@ -187,8 +194,8 @@ class Capture {
  private:
   void take(const char* data, std::size_t size) {
     total_ += size;
-    const std::size_t to_head = static_cast<std::size_t>(std::min<std::uint64_t>(
-        size, head_limit_ - head_taken_));
+    const std::size_t to_head =
+        static_cast<std::size_t>(std::min<std::uint64_t>(size, head_limit_ - head_taken_));
     head_taken_ += to_head;
     write_file(std::string_view(data, to_head));
     keep_in_ring(std::string_view(data + to_head, size - to_head));
@@ -219,9 +226,10 @@ class Capture {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         // Keep draining the pipe (the child must never block on it), but stop writing.
-        complain(fmt::format("cannot write the capture file '{}': {}; the rest of this stream "
-                             "is discarded",
-                             path_, errno_text(errno)));
+        complain(
+            fmt::format("cannot write the capture file '{}': {}; the rest of this stream "
+                        "is discarded",
+                        path_, errno_text(errno)));
         file_.reset();
         return;
       }
@@ -324,8 +332,10 @@ class Shim {
     for (auto* list : {&spec_.argv, &spec_.env}) {
       for (const auto& s : *list) {
         if (s.find('\0') != std::string::npos) {
-          return fmt::format("'{}' contains a NUL byte, which no argument or environment "
-                             "variable can hold", s.substr(0, s.find('\0')));
+          return fmt::format(
+              "'{}' contains a NUL byte, which no argument or environment "
+              "variable can hold",
+              s.substr(0, s.find('\0')));
         }
       }
     }
@@ -361,7 +371,8 @@ class Shim {
       launch_.cpus = CPU_ALLOC(highest + 1);
       launch_.cpus_size = CPU_ALLOC_SIZE(highest + 1);
       CPU_ZERO_S(launch_.cpus_size, launch_.cpus);
-      for (int cpu : spec_.cpus) CPU_SET_S(static_cast<std::size_t>(cpu), launch_.cpus_size, launch_.cpus);
+      for (int cpu : spec_.cpus)
+        CPU_SET_S(static_cast<std::size_t>(cpu), launch_.cpus_size, launch_.cpus);
     }
     launch_.oom_score_adj = std::to_string(spec_.oom_score_adj);
 
@@ -390,10 +401,11 @@ class Shim {
     UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null.valid()) return "cannot open /dev/null: " + errno_text(errno);
 
+    const pid_t shim_pid = ::getpid();
     child_ = ::fork();
     if (child_ < 0) return "cannot fork: " + errno_text(errno);
     if (child_ == 0) {
-      exec_child(dev_null.get(), out_write.get(), err_write.get(), status_write.get());
+      exec_child(shim_pid, dev_null.get(), out_write.get(), err_write.get(), status_write.get());
     }
     // Also here, so that the group exists before the shim first signals it.
     ::setpgid(child_, child_);
@@ -403,9 +415,13 @@ class Shim {
   }
 
   // In the forked child: set up and exec, or report why not and exit.
-  [[noreturn]] void exec_child(int dev_null, int out, int err, int status) {
+  [[noreturn]] void exec_child(pid_t shim_pid, int dev_null, int out, int err, int status) {
     const auto fail = [status](StartFailure::Step step) { report_start_failure(status, step); };
     ::setpgid(0, 0);
+    // Should the shim itself be SIGKILLed, the child goes with it (no one is left to end it).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != shim_pid) {
+      ::_exit(kExecFailedStatus);
+    }
     for (int sig : kIgnoredSignals) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -414,9 +430,9 @@ class Shim {
         ::dup2(err, STDERR_FILENO) < 0) {
       fail(StartFailure::kStdio);
     }
+    close_descriptors_from(STDERR_FILENO + 1, status);
     if (!spec_.cwd.empty() && ::chdir(spec_.cwd.c_str()) != 0) fail(StartFailure::kChdir);
-    if (launch_.cpus != nullptr &&
-        ::sched_setaffinity(0, launch_.cpus_size, launch_.cpus) != 0) {
+    if (launch_.cpus != nullptr && ::sched_setaffinity(0, launch_.cpus_size, launch_.cpus) != 0) {
       fail(StartFailure::kAffinity);
     }
     // Raising the score needs no privilege; where it fails the child runs anyway.
@@ -425,7 +441,6 @@ class Shim {
           ::write(fd, launch_.oom_score_adj.data(), launch_.oom_score_adj.size());
       ::close(fd);
     }
-    close_descriptors_from(STDERR_FILENO + 1, status);
     int error = ENOENT;
     bool denied = false;
     for (const auto& path : launch_.candidates) {
@@ -458,16 +473,15 @@ class Shim {
       case StartFailure::kChdir:
         return fmt::format("cannot change to the working directory '{}': {}", spec_.cwd, why);
       case StartFailure::kAffinity:
-        return fmt::format("cannot pin the child to CPUs {}: {}", fmt::join(spec_.cpus, ","),
-                           why);
+        return fmt::format("cannot pin the child to CPUs {}: {}", fmt::join(spec_.cpus, ","), why);
       case StartFailure::kExec:
         break;
     }
     if (launch_.search_path.empty() || failure.error != ENOENT) {
       return fmt::format("cannot execute '{}': {}", spec_.argv[0], why);
     }
-    return fmt::format("cannot execute '{}': {} (not found on the child's PATH={})",
-                       spec_.argv[0], why, launch_.search_path);
+    return fmt::format("cannot execute '{}': {} (not found on the child's PATH={})", spec_.argv[0],
+                       why, launch_.search_path);
   }
 
   // The event loop: drains output, reaps, and stops the group on timeout, command or rank
@@ -527,9 +541,7 @@ class Shim {
   void read_control() {
     char command = 0;
     const ssize_t n = ::recv(socket_, &command, 1, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) return;
-    }
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     if (n <= 0) {
       rank_gone_ = true;
       stop(ChildOutcome::kCancelled);
@@ -589,10 +601,10 @@ class Shim {
   Capture err_;
   Launch launch_;
   int sigchld_fd_ = -1;
-  UniqueFd exec_status_;                       // the child's close-on-exec status pipe
-  pid_t child_ = -1;                           // also its process group id
+  UniqueFd exec_status_;  // the child's close-on-exec status pipe
+  pid_t child_ = -1;      // also its process group id
   bool child_reaped_ = false;
-  bool children_left_ = false;                 // until waitid says ECHILD
+  bool children_left_ = false;  // until waitid says ECHILD
   int child_status_ = 0;
   std::optional<Clock::time_point> deadline_;  // the timeout
   std::optional<Clock::time_point> kill_at_;   // end of the kill grace after SIGTERM
@@ -603,11 +615,12 @@ class Shim {
 };
 
 // Reads the spec frame from the socket (blocking); nullopt when the rank went away first.
+// Reads not a byte further: a kill command may follow at once.
 std::optional<std::string> read_spec_frame(int socket) {
   shim::FrameReader reader;
   char buffer[4096];
   while (!reader.complete()) {
-    const ssize_t n = ::recv(socket, buffer, sizeof buffer, 0);
+    const ssize_t n = ::recv(socket, buffer, std::min(sizeof buffer, reader.missing()), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return std::nullopt;
     reader.feed(buffer, static_cast<std::size_t>(n));
@@ -617,9 +630,10 @@ std::optional<std::string> read_spec_frame(int socket) {
 
 int shim_main() {
   if (::fcntl(shim::kSocketFd, F_GETFD) < 0) {
-    complain(fmt::format("started without its socket on descriptor {}; it is run by emsweep "
-                         "for `command` tasks, not by hand",
-                         shim::kSocketFd));
+    complain(
+        fmt::format("started without its socket on descriptor {}; it is run by emsweep "
+                    "for `command` tasks, not by hand",
+                    shim::kSocketFd));
     return 2;
   }
   for (int sig : kIgnoredSignals) ::signal(sig, SIG_IGN);
@@ -665,4 +679,6 @@ int shim_main() {
 }  // namespace
 }  // namespace emsweep::command
 
-int main() { return emsweep::command::shim_main(); }
+int main() {
+  return emsweep::command::shim_main();
+}

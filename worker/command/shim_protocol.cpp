@@ -184,6 +184,14 @@ bool FrameReader::complete() const {
   return buffer_.size() - kLengthBytes >= n;
 }
 
+std::size_t FrameReader::missing() const {
+  if (buffer_.size() < kLengthBytes) return kLengthBytes - buffer_.size();
+  std::uint64_t n;
+  std::memcpy(&n, buffer_.data(), sizeof n);
+  const std::uint64_t whole = kLengthBytes + n;
+  return buffer_.size() >= whole ? 0 : static_cast<std::size_t>(whole - buffer_.size());
+}
+
 std::string_view FrameReader::payload() const {
   std::uint64_t n;
   std::memcpy(&n, buffer_.data(), sizeof n);

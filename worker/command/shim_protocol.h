@@ -48,6 +48,8 @@ class FrameReader {
   void feed(const char* data, std::size_t size);
   // Whether a whole frame has arrived.
   [[nodiscard]] bool complete() const;
+  // How many more bytes complete the frame: read no more, or bytes sent after it are lost.
+  [[nodiscard]] std::size_t missing() const;
   // The payload of the frame (only when complete).
   [[nodiscard]] std::string_view payload() const;
 

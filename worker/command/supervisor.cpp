@@ -32,6 +32,8 @@ using Clock = std::chrono::steady_clock;
 
 // How often a waiting rank looks at the cancel flag (it sleeps in poll() in between).
 constexpr auto kCancelCheckInterval = std::chrono::milliseconds(100);
+// A cancel grace beyond this many seconds (about 30 years) is clamped to it.
+constexpr double kLongestGraceSeconds = 1e9;
 // The shim's file name, next to emsweep-run.
 constexpr const char* kShimName = "emsweep-shim";
 // What read_tail_utf8 puts in place of invalid UTF-8: U+FFFD REPLACEMENT CHARACTER.
@@ -39,7 +41,9 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 // A UTF-8 sequence is at most this long, so a tail starts at most this many bytes late.
 constexpr int kMaxUtf8Continuation = 3;
 
-std::string errno_text(int err) { return std::generic_category().message(err); }
+std::string errno_text(int err) {
+  return std::generic_category().message(err);
+}
 
 const char* const kShimHint =
     "the emsweep-shim executable is built with emsweep-run and must sit next to it, or be named "
@@ -104,8 +108,8 @@ class ShimProcess {
     posix_spawnattr_setflags(&spawn.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     std::string arg0 = path;
     char* argv[] = {arg0.data(), nullptr};
-    if (const int rc = ::posix_spawn(&pid_, path.c_str(), &spawn.actions, &spawn.attr, argv,
-                                     environ);
+    if (const int rc =
+            ::posix_spawn(&pid_, path.c_str(), &spawn.actions, &spawn.attr, argv, environ);
         rc != 0) {
       throw TaskError(fmt::format("cannot start the command shim '{}': {}", path, errno_text(rc)),
                       kShimHint);
@@ -146,12 +150,23 @@ void await_result(int socket, shim::FrameReader& reader, const std::atomic<bool>
   while (!reader.complete()) {
     int timeout_ms = -1;  // nothing to watch but the socket
     if (cancel != nullptr && !kill_sent) {
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kCancelCheckInterval);
-      if (kill_at) {
-        wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(
-                                  std::max(*kill_at - Clock::now(), Clock::duration::zero())));
+      if (!kill_at && cancel->load()) {
+        kill_at = Clock::now() +
+                  std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                      std::clamp(cancel_grace_seconds, 0.0, kLongestGraceSeconds)));
       }
-      timeout_ms = static_cast<int>(wait.count());
+      if (kill_at && Clock::now() >= *kill_at) {
+        // A shim that has just ended cannot take it; its result (or its end) follows anyway.
+        [[maybe_unused]] bool sent = shim::send_all(socket, {&shim::kCommandKill, 1});
+        kill_sent = true;
+      } else {
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kCancelCheckInterval);
+        if (kill_at) {
+          wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(
+                                    std::max(*kill_at - Clock::now(), Clock::duration::zero())));
+        }
+        timeout_ms = static_cast<int>(wait.count());
+      }
     }
     pollfd fd{socket, POLLIN, 0};
     const int ready = ::poll(&fd, 1, timeout_ms);
@@ -160,26 +175,18 @@ void await_result(int socket, shim::FrameReader& reader, const std::atomic<bool>
     }
     if (ready > 0) {
       std::array<char, 4096> buffer;
-      const ssize_t n = ::recv(socket, buffer.data(), buffer.size(), MSG_DONTWAIT);
+      const ssize_t n =
+          ::recv(socket, buffer.data(), std::min(buffer.size(), reader.missing()), MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;  // the shim is gone
       if (n > 0) reader.feed(buffer.data(), static_cast<std::size_t>(n));
-    }
-    if (cancel != nullptr && !kill_sent) {
-      if (!kill_at && cancel->load()) {
-        kill_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(cancel_grace_seconds));
-      }
-      if (kill_at && Clock::now() >= *kill_at) {
-        // A shim that has just ended cannot take it; its result (or its end) follows anyway.
-        [[maybe_unused]] bool sent = shim::send_all(socket, {&shim::kCommandKill, 1});
-        kill_sent = true;
-      }
     }
   }
 }
 
 // Whether `c` is a UTF-8 continuation byte (10xxxxxx).
-bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 // `in` with every ill-formed UTF-8 sequence replaced by U+FFFD: one per maximal subpart, as
 // the Unicode standard (chapter 3, "U+FFFD Substitution of Maximal Subparts") recommends.
@@ -268,8 +275,8 @@ std::string read_tail_utf8(const std::string& path, std::size_t max_bytes) {
   std::string bytes(static_cast<std::size_t>(size - start), '\0');
   std::size_t got = 0;
   while (got < bytes.size()) {
-    const ssize_t n = ::pread(fd.get(), bytes.data() + got, bytes.size() - got,
-                              static_cast<off_t>(start + got));
+    const ssize_t n =
+        ::pread(fd.get(), bytes.data() + got, bytes.size() - got, static_cast<off_t>(start + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // shrunk meanwhile (or unreadable): keep what was read
     got += static_cast<std::size_t>(n);
@@ -297,14 +304,14 @@ std::string default_shim_path() {
 
 std::string signal_name(int signal) {
   static constexpr std::pair<int, const char*> kNames[] = {
-      {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},       {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
-      {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},     {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
-      {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},     {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
-      {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"},     {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
-      {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"},     {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
-      {SIGTTOU, "SIGTTOU"}, {SIGURG, "SIGURG"},       {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
+      {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
+      {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
+      {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
+      {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
+      {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
+      {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
       {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"},
-      {SIGPWR, "SIGPWR"},   {SIGSYS, "SIGSYS"},
+      {SIGPWR, "SIGPWR"},       {SIGSYS, "SIGSYS"},
   };
   for (const auto& [number, name] : kNames) {
     if (number == signal) return name;

@@ -24,7 +24,7 @@ struct ChildSpec {
   double kill_grace_seconds = 10;       // SIGTERM to the group, then SIGKILL after this long [s]
   std::vector<int> cpus;                // CPU affinity of the child (empty = inherit)
   int oom_score_adj = 500;              // raised so the kernel kills a child before a rank
-  std::string shim_path;                // the emsweep-shim executable
+  std::string shim_path;                // the emsweep-shim executable ("" = default_shim_path())
 };
 
 // How a supervised child ended.
@@ -43,7 +43,8 @@ struct ChildResult {
   int signal = 0;                // when kSignaled (also the last signal sent on timeout/cancel)
   double wall_seconds = 0;       // from start to the group's end
   std::int64_t peak_rss_kb = -1; // largest resident set of the child and its descendants; -1 unknown
-  std::string start_error;       // when kStartFailed: why (e.g. "No such file or directory")
+  std::string start_error;       // when kStartFailed: what failed and why, with the errno text
+                                 // (e.g. "cannot execute 'train.py': No such file or directory")
   std::uint64_t stdout_bytes = 0;  // bytes the child wrote (before capping)
   std::uint64_t stderr_bytes = 0;
 };
@@ -51,7 +52,8 @@ struct ChildResult {
 // Starts the child and waits for it and its whole process group to end. When `cancel` becomes
 // true the child gets `cancel_grace_seconds` more to finish, then SIGTERM, kill_grace, SIGKILL
 // (outcome kCancelled unless it ended by itself in the grace period). Never busy-waits. Throws
-// only when the shim itself cannot be started; a child that cannot start is kStartFailed.
+// TaskError only when the shim itself cannot be started or ends without a report (it was
+// killed); a child that cannot start is kStartFailed.
 [[nodiscard]] ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel = nullptr,
                                     double cancel_grace_seconds = 0);
 
