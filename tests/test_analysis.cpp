@@ -413,7 +413,7 @@ TEST_CASE("export writes one row per point and curves in long form", "[analysis]
   CHECK(count(points, "\n") == 19);
   CHECK(points.substr(0, points.find('\n')) ==
         "point_id,index,seed,x,kl_weight,status,attempts,rank,host,start_time,end_time,seconds,f,"
-        "g,u,error");
+        "g,u,error,outcome,exit_code,signal,peak_rss_mb,provenance");
   // Row 0: x = -1, kl 0, replicate 0, done; g undefined is an empty cell.
   const std::string row0 = points.substr(
       points.find('\n') + 1, points.find('\n', points.find('\n') + 1) - points.find('\n') - 1);

@@ -188,7 +188,7 @@ class CommandTask : public Task {
         finish_workdir(workdir, false);
         throw TaskCancelled("stopped with the sweep");
       case command::ChildOutcome::kStartFailed:
-        throw fail("start_failed", "could not start " + argv[0] + ": " + r.start_error);
+        throw fail("start_failed", "could not start: " + r.start_error);
       case command::ChildOutcome::kTimeout:
         throw fail("timeout", "timeout after " + format_double(run_.timeout) + " s (stopped with " +
                                   command::signal_name(r.signal) + ")");

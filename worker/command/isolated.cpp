@@ -85,7 +85,7 @@ class IsolatedTask : public Task {
         finish(workdir, false);
         throw TaskCancelled("stopped with the sweep");
       case command::ChildOutcome::kStartFailed:
-        throw fail("start_failed", "could not start " + program_ + ": " + r.start_error);
+        throw fail("start_failed", "could not start: " + r.start_error);
       case command::ChildOutcome::kTimeout:
         throw fail("timeout", "timeout after " + format_double(run_.timeout) + " s (stopped with " +
                                   command::signal_name(r.signal) + ")");
