@@ -86,3 +86,75 @@ TEST_CASE("work batches and results messages round-trip", "[wire]") {
   huge[3] = '\x7f';
   CHECK_FALSE(decode_results(huge));
 }
+
+TEST_CASE("the detail block of format 2 round-trips, and format-1 records still decode", "[wire]") {
+  PointRecord r = sample_record();
+  r.status = PointStatus::kFailed;
+  r.error = "exit code 3 (stderr: boom)";
+  r.detail.outcome = "exit";
+  r.detail.exit_code = 3;
+  r.detail.signal = 0;
+  r.detail.peak_rss_mb = 12.5;
+  r.detail.argv = "python3 train.py --lr 0.1";
+  r.detail.workdir = "/w/0123456789abcdef/a2";
+  r.detail.stderr_tail = "Traceback\n\xEF\xBF\xBD boom\n";
+  const std::string bytes = encode(r);
+  auto back = decode_point_record(bytes);
+  REQUIRE(back);
+  CHECK(back->detail.outcome == "exit");
+  CHECK(back->detail.exit_code == 3);
+  CHECK(back->detail.peak_rss_mb == 12.5);
+  CHECK(back->detail.argv == r.detail.argv);
+  CHECK(back->detail.workdir == r.detail.workdir);
+  CHECK(back->detail.stderr_tail == r.detail.stderr_tail);
+  CHECK(encode(*back) == bytes);
+
+  // The same record without detail is exactly a format-1 record: a prefix of the format-2 one.
+  PointRecord plain = r;
+  plain.detail = RunDetail{};
+  const std::string v1 = encode(plain);
+  CHECK(bytes.starts_with(v1));
+  auto old = decode_point_record(v1);
+  REQUIRE(old);
+  CHECK_FALSE(old->detail.present());
+  // Every other truncation is refused (the journal's CRC covers the cut at the block boundary).
+  for (std::size_t n = v1.size() + 1; n < bytes.size(); ++n) {
+    CHECK_FALSE(decode_point_record(std::string_view(bytes).substr(0, n)));
+  }
+  // A block with an unknown tag is refused, not skipped.
+  std::string bad = bytes;
+  bad[v1.size()] = 2;
+  CHECK_FALSE(decode_point_record(bad));
+}
+
+TEST_CASE("a cancelled outcome travels; attempt failures carry their detail", "[wire]") {
+  PointRecord r = sample_record();
+  r.status = PointStatus::kCancelled;
+  auto back = decode_point_record(encode(r));
+  REQUIRE(back);
+  CHECK(back->status == PointStatus::kCancelled);
+
+  AttemptFailure f;
+  f.index = 7;
+  f.attempt = 1;
+  f.rank = 2;
+  f.error = "timeout after 5 s (stopped with SIGTERM)";
+  f.detail.outcome = "timeout";
+  f.detail.signal = 15;
+  f.seconds = 5.01;
+  f.end_time = 1700000000.5;
+  f.host = "node-3";
+  auto fb = decode_attempt_failure(encode(f));
+  REQUIRE(fb);
+  CHECK(fb->detail.outcome == "timeout");
+  CHECK(fb->detail.signal == 15);
+  CHECK(fb->seconds == 5.01);
+  CHECK(fb->end_time == 1700000000.5);
+  CHECK(fb->host == "node-3");
+  AttemptFailure old{7, 1, 2, "probe: failure injected", {}, 0, 0, {}};
+  auto ob = decode_attempt_failure(encode(old));
+  REQUIRE(ob);
+  CHECK(ob->error == "probe: failure injected");
+  CHECK_FALSE(ob->detail.present());
+  CHECK(encode(old).size() == 8 + 4 + 4 + 4 + old.error.size());  // format 1: no block
+}
