@@ -254,6 +254,44 @@ Ledger replay(const JournalScan& scan) {
 
 std::string journal_path(const std::string& h5_path) { return h5_path + ".journal"; }
 
+std::vector<std::string> recovery_messages(const JournalRecovery& r, std::optional<std::uint64_t> to_go) {
+  std::vector<std::string> out;
+  if (!r.damaged()) return out;
+  const bool repaired = !r.saved_to.empty();
+  if (r.middle_damage() == 0) {
+    const JournalDamage& t = r.damage.back();
+    out.push_back("the journal " + r.path + " ends in a torn record (" + std::to_string(t.bytes()) +
+                  " bytes from byte " + std::to_string(t.begin) + "; normal after a crash): " +
+                  (repaired ? "cut off, its bytes saved to " + r.saved_to
+                            : "the next run cuts it off and saves its bytes"));
+    return out;
+  }
+  const std::uint64_t lost = r.frames_lost() - (r.torn_tail() ? r.damage.back().frames : 0);
+  bool exact = true;
+  for (std::size_t i = 0; i < r.middle_damage(); ++i) exact = exact && r.damage[i].frames_exact;
+  out.push_back("the journal " + r.path + " is DAMAGED in the middle (not a crash: the file was " +
+                "changed on disk or in a copy): " + damage_ranges_text(r) + " hold no intact record");
+  out.push_back(std::to_string(r.records_after_damage) + " intact records after the damage are kept (" +
+                std::to_string(r.records) + " in all, each with a valid CRC-32C); " +
+                (exact ? "" : "about ") + std::to_string(lost) + (lost == 1 ? " record was" : " records were") +
+                " lost" +
+                (to_go ? "; " + std::to_string(*to_go) + (*to_go == 1 ? " point has" : " points have") +
+                             " no final record and run" + (*to_go == 1 ? "s" : "") + " again when the sweep resumes"
+                       : std::string()));
+  if (r.torn_tail()) {
+    out.push_back("it also ends in a torn record (" + std::to_string(r.damage.back().bytes()) + " bytes from byte " +
+                  std::to_string(r.damage.back().begin) + ")");
+  }
+  if (repaired) {
+    out.push_back("the journal now holds exactly its intact records; the damaged original is kept as " +
+                  r.saved_to + " (byte offsets above are of that file)");
+  } else {
+    out.push_back("the next `emsweep run` or `emsweep repair` rewrites the journal without the damaged bytes "
+                  "and keeps the original as " + r.path + ".damaged-TIME");
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The HDF5 view
 
@@ -722,8 +760,8 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
   } else {
     journal_ = std::make_unique<JournalWriter>(jpath, true);
   }
-  // Holding the lock now: recover a torn tail, then add this run's header.
-  JournalScan scan = recover_journal(jpath);
+  // Holding the lock now: repair a torn tail or damage, then add this run's header.
+  JournalScan scan = journal_->recover(recovery_);
   JournalHeader header;
   header.config_yaml = spec.resolved_yaml();
   header.config_hash = spec.hash();
@@ -790,14 +828,17 @@ void Store::close() {
   if (view_) view_->close();
 }
 
-std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry) {
+std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry,
+                           JournalRecovery* recovery) {
   const std::string jpath = journal_path(h5_path);
   if (!fs::exists(jpath)) {
     throw StoreError("there is no journal " + jpath + " to rebuild " + h5_path + " from",
                      "emsweep rebuilds results files from their journal; without it, the .h5 is all there is");
   }
   JournalWriter lock(jpath, false);  // holds the writer lock while repairing
-  JournalScan scan = recover_journal(jpath);
+  JournalRecovery found;
+  JournalScan scan = lock.recover(found);
+  if (recovery != nullptr) *recovery = found;
   Ledger ledger = replay(scan);
   if (ledger.headers.empty()) throw StoreError(jpath + " holds no sweep header");
   const JournalHeader& last = ledger.headers.back();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -94,9 +95,19 @@ class ResultsView {
   std::unique_ptr<Impl> impl_;
 };
 
-// Rebuilds the HDF5 view of `h5_path` from its journal without running anything (`repair`);
-// returns the number of points it holds. `registry` parses the journal's config.
-std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry);
+// Rebuilds the HDF5 view of `h5_path` from its journal without running anything (`repair`),
+// repairing the journal first; returns the number of points it holds. `registry` parses the
+// journal's config; `recovery`, when given, receives what the journal repair found and did.
+std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry,
+                           JournalRecovery* recovery = nullptr);
+
+// Lines that say what a journal's damage means: a torn tail (one line, normal after a crash) or
+// damage in the middle (the byte ranges, records kept after it, records lost, where the damaged
+// bytes were saved, or will be when nothing was repaired yet). `to_go`: the points without a
+// final record now, which the next run runs (left out when not known). Empty when the journal
+// was intact.
+[[nodiscard]] std::vector<std::string> recovery_messages(const JournalRecovery& r,
+                                                       std::optional<std::uint64_t> to_go);
 
 // The journal path of a results file.
 [[nodiscard]] std::string journal_path(const std::string& h5_path);
@@ -110,6 +121,8 @@ class Store {
         const RunProvenance& run, const TaskRegistry& registry);
   ~Store();
 
+  // What opening found wrong with the journal and did about it.
+  [[nodiscard]] const JournalRecovery& recovery() const { return recovery_; }
   // The replayed journal: done/failed points and attempts of unfinished ones.
   [[nodiscard]] const Ledger& ledger() const { return ledger_; }
   // Journals that a point is being sent to a worker. The record reaches the kernel at the next
@@ -145,6 +158,7 @@ class Store {
   std::unique_ptr<JournalWriter> journal_;
   std::unique_ptr<ResultsView> view_;
   Ledger ledger_;
+  JournalRecovery recovery_;
 };
 
 }  // namespace emsweep
