@@ -22,11 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 1;
-constexpr std::size_t kHostBytes = 64;
-constexpr std::size_t kErrorBytes = 512;
-constexpr std::size_t kCurveNameBytes = 32;
-constexpr std::size_t kCommandBytes = 1024;
+constexpr std::int64_t kSchemaVersion = kResultsSchemaVersion;
+constexpr std::size_t kHostBytes = kViewHostBytes;
+constexpr std::size_t kErrorBytes = kViewErrorBytes;
+constexpr std::size_t kCurveNameBytes = kViewCurveNameBytes;
+constexpr std::size_t kCommandBytes = kViewCommandBytes;
 constexpr std::size_t kMaxFailuresKept = 1000;
 constexpr std::size_t kRecentTimes = 512;
 
