@@ -183,14 +183,17 @@ void check_row(const Results& v, std::size_t row, const PointRecord& rec, const 
   }
 }
 
-void check_curves(const Results& v, const Expected& e, VerifyReport& r) {
+void check_curves(const Results& v, const Expected& e,
+                  const std::unordered_map<std::uint64_t, std::size_t>& row_of, VerifyReport& r) {
   // The view's curve rows per point, in order.
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> rows;
   for (std::size_t i = 0; i < v.curves.size(); ++i) rows[v.curves.point_id[i]].push_back(i);
   Differences diff("curves", "points whose curves differ between the view and the journal");
   std::unordered_map<std::uint64_t, bool> expected_ids;
+  std::uint64_t unflushed = 0;
   for (const auto& [index, rec] : e.by_index) {
     expected_ids[rec.point_id] = true;
+    if (!row_of.count(index)) continue;  // a missing row is reported with the rows
     std::vector<std::tuple<std::string, double, double>> want;
     for (const auto& c : rec.curves) {
       for (std::size_t i = 0; i < c.x.size() && i < c.y.size(); ++i) {
@@ -199,7 +202,10 @@ void check_curves(const Results& v, const Expected& e, VerifyReport& r) {
     }
     const auto it = rows.find(rec.point_id);
     const std::size_t have = it == rows.end() ? 0 : it->second.size();
-    if (have != want.size()) {
+    if (have < want.size() && r.running) {
+      // A run flushes /points before /curves: the rest of this point's curve may follow.
+      ++unflushed;
+    } else if (have != want.size()) {
       diff.add(fmt::format("#{} ({}): {} curve rows in the view, {} in the journal", index,
                            format_point_id(rec.point_id), have, want.size()));
       continue;
@@ -216,6 +222,10 @@ void check_curves(const Results& v, const Expected& e, VerifyReport& r) {
     }
   }
   diff.report(r);
+  if (unflushed > 0) {
+    r.notes.push_back(fmt::format("{} points have fewer curve rows in the view than in the journal yet (a run is "
+                                  "writing)", unflushed));
+  }
   Differences orphans("curves", "points with curve rows in the view but no final record in the journal");
   for (const auto& [id, list] : rows) {
     if (!expected_ids.count(id)) orphans.add(fmt::format("{} rows of point {}", list.size(), format_point_id(id)));
@@ -262,6 +272,20 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
     return r;
   }
   r.running = journal_is_locked(r.journal);
+  // The view first, then the journal: a run hands records to the journal before it flushes their
+  // rows, so a journal read after the view holds a record for every row that view showed.
+  Results view;
+  bool have_view = false;
+  if (!fs::exists(h5_path, ec)) {
+    r.problems.push_back({"view", "there is no results file " + h5_path + " (the journal is there)"});
+  } else {
+    try {
+      view = read_results(h5_path);
+      have_view = true;
+    } catch (const Error& e) {
+      r.problems.push_back({"view", std::string("cannot read the view: ") + e.what()});
+    }
+  }
   JournalScan scan;
   try {
     scan = read_journal(r.journal);
@@ -307,17 +331,7 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
                                   ledger.duplicates));
   }
 
-  if (!fs::exists(h5_path, ec)) {
-    r.problems.push_back({"view", "there is no results file " + h5_path + " (the journal is there)"});
-    return r;
-  }
-  Results view;
-  try {
-    view = read_results(h5_path);
-  } catch (const Error& e) {
-    r.problems.push_back({"view", std::string("cannot read the view: ") + e.what()});
-    return r;
-  }
+  if (!have_view) return r;
   r.rows = view.points.size();
   r.curve_rows = view.curves.size();
   check_attributes(view.info, last, spec, registry, r);
@@ -359,7 +373,7 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   orphans.report(r);
   missing.report(r);
   values.report(r);
-  check_curves(view, expected, r);
+  check_curves(view, expected, row_of, r);
   check_runs(view, ledger.headers, r);
   return r;
 }

@@ -821,7 +821,11 @@ void Store::commit() { journal_->commit(); }
 
 void Store::commit_in_background() { journal_->commit_in_background(); }
 
-void Store::flush_view() { view_->flush(); }
+void Store::flush_view() {
+  // Records reach the journal file first: a reader never sees a row whose record it cannot read.
+  journal_->write_out();
+  view_->flush();
+}
 
 void Store::close() {
   if (journal_) journal_->commit();

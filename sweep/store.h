@@ -153,7 +153,8 @@ class Store {
   void commit_in_background();
   // Records written since the last commit.
   [[nodiscard]] std::size_t uncommitted() const { return journal_->uncommitted(); }
-  // Appends queued rows to the HDF5 view.
+  // Hands the journal's records to the kernel, then appends queued rows to the HDF5 view (so a
+  // reader of both, `verify`, never finds a row without its record).
   void flush_view();
   // Rows queued for the view since its last flush.
   [[nodiscard]] std::size_t view_rows_buffered() const { return view_->buffered(); }
