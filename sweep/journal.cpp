@@ -302,40 +302,32 @@ void fsync_directory_of(const std::string& path) {
   ::close(fd);
 }
 
-// Writes `bytes` to a new file `path` (O_APPEND) and syncs it; returns the open descriptor
-// when `keep_open`, else closes it and returns -1.
+// Saves `bytes` (`what`, for messages) to a new file `path` (O_APPEND) and syncs it; returns the
+// open descriptor when `keep_open`, else closes it and returns -1. The journal is not touched.
 int write_new_file(const std::string& path, std::string_view bytes, bool keep_open, const std::string& what) {
+  auto failed = [&](int fd) {
+    const std::string why = errno_text();
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(path.c_str());
+    }
+    return StoreError("cannot save " + what + " to " + path + ": " + why,
+                      "free disk space or make the directory writable, then run again; the journal "
+                      "was not changed");
+  };
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw StoreError("cannot create " + path + " (" + what + "): " + errno_text(),
-                     "free disk space or fix the permissions of the directory, then run again; "
-                     "the journal was not changed");
-  }
+  if (fd < 0) throw failed(-1);
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = errno_text();
-      ::close(fd);
-      ::unlink(path.c_str());
-      throw StoreError("cannot write " + path + " (" + what + "): " + why,
-                       "free disk space, then run again; the journal was not changed");
-    }
+    if (n < 0) throw failed(fd);
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    ::unlink(path.c_str());
-    throw StoreError("cannot sync " + path + " (" + what + "): " + why,
-                     "the disk may be full or failing; the journal was not changed");
-  }
-  if (!keep_open) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  if (::fsync(fd) != 0) throw failed(fd);
+  if (keep_open) return fd;
+  ::close(fd);
+  return -1;
 }
 
 }  // namespace
@@ -427,7 +419,7 @@ JournalScan JournalWriter::recover(JournalRecovery& report) {
   for (const auto& rec : s.records) clean.append(s.data, rec.offset, rec.frame_bytes());
   const std::string tmp = path_ + ".recover.tmp";
   ::unlink(tmp.c_str());
-  int fd = write_new_file(tmp, clean, true, "the journal without its damaged bytes");
+  int fd = write_new_file(tmp, clean, true, "the intact records of " + path_);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::rename(tmp.c_str(), path_.c_str()) != 0) {
     const std::string why = errno_text();
     ::close(fd);

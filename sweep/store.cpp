@@ -750,6 +750,12 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
       ParseResult old = parse_spec(last.config_yaml, jpath + " (recorded config)", {}, registry);
       if (!old.spec) throw StoreError("cannot read the config recorded in " + jpath + ": " + old.errors[0].format());
       translate_journal(jpath, scan, *old.spec, spec, grid);
+      if (scan.damaged()) {
+        // The translated journal holds only the intact records; the original is the backup.
+        recovery_ = describe_damage(scan, jpath);
+        recovery_.saved_to = jpath + ".pre-extend";
+        recovery_.rewritten = true;
+      }
     }
     if (last.shard != options.shard) {
       throw StoreError("cannot resume " + path_ + ": it holds shard '" + last.shard + "', this run is shard '" +
@@ -761,7 +767,9 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
     journal_ = std::make_unique<JournalWriter>(jpath, true);
   }
   // Holding the lock now: repair a torn tail or damage, then add this run's header.
-  JournalScan scan = journal_->recover(recovery_);
+  JournalRecovery found;
+  JournalScan scan = journal_->recover(found);
+  if (found.damaged() || !recovery_.damaged()) recovery_ = found;
   JournalHeader header;
   header.config_yaml = spec.resolved_yaml();
   header.config_hash = spec.hash();
