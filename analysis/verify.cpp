@@ -24,7 +24,9 @@ namespace fs = std::filesystem;
 constexpr std::size_t kListed = 10;  // differences listed per kind; the rest are counted
 
 // Bit-for-bit equality of doubles (NaN equals the same NaN; 0.0 differs from -0.0).
-bool same_bits(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
+bool same_bits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
 
 // What a fixed-width view column keeps of `s`: the first width-1 bytes, up to a NUL.
 std::string as_stored(const std::string& s, std::size_t width) {
@@ -32,12 +34,15 @@ std::string as_stored(const std::string& s, std::size_t width) {
   return t.substr(0, t.find('\0'));
 }
 
-std::string show(double v) { return fmt::format("{} (bits {:016x})", v, std::bit_cast<std::uint64_t>(v)); }
+std::string show(double v) {
+  return fmt::format("{} (bits {:016x})", v, std::bit_cast<std::uint64_t>(v));
+}
 
 // Collects differences of one kind, listing the first kListed.
 class Differences {
  public:
-  Differences(std::string check, std::string what) : check_(std::move(check)), what_(std::move(what)) {}
+  Differences(std::string check, std::string what)
+      : check_(std::move(check)), what_(std::move(what)) {}
   void add(const std::string& line) {
     if (lines_.size() < kListed) lines_.push_back(line);
     ++count_;
@@ -81,14 +86,15 @@ void check_journal(const JournalScan& scan, VerifyReport& r) {
   const JournalRecovery d = describe_damage(scan, r.journal);
   if (d.middle_damage() > 0) {
     r.problems.push_back(
-        {"journal", fmt::format("{} is damaged in the middle: {} hold no intact record; {} intact "
-                                "records after the damage, {} in all",
-                                r.journal, damage_ranges_text(d), d.records_after_damage, d.records)});
+        {"journal",
+         fmt::format("{} is damaged in the middle: {} hold no intact record; {} intact "
+                     "records after the damage, {} in all",
+                     r.journal, damage_ranges_text(d), d.records_after_damage, d.records)});
   }
   if (d.torn_tail()) {
     const JournalDamage& t = d.damage.back();
-    const std::string what = fmt::format("{} ends in a torn record ({} bytes from byte {}: {})", r.journal,
-                                         t.bytes(), t.begin, t.problem);
+    const std::string what = fmt::format("{} ends in a torn record ({} bytes from byte {}: {})",
+                                         r.journal, t.bytes(), t.begin, t.problem);
     if (r.running) {
       r.notes.push_back(what + "; a run is writing it, so that is its last record being written");
     } else {
@@ -100,13 +106,16 @@ void check_journal(const JournalScan& scan, VerifyReport& r) {
 void check_attributes(const FileInfo& info, const JournalHeader& last, const SweepSpec& spec,
                       const TaskRegistry& registry, VerifyReport& r) {
   if (info.schema_version != kResultsSchemaVersion) {
-    r.problems.push_back({"schema", fmt::format("schema_version is {}; this emsweep writes and checks {}",
-                                                info.schema_version, kResultsSchemaVersion)});
+    r.problems.push_back(
+        {"schema", fmt::format("schema_version is {}; this emsweep writes and checks {}",
+                               info.schema_version, kResultsSchemaVersion)});
   }
   auto differs = [&](const char* what, const std::string& view, const std::string& journal) {
     if (view != journal) {
-      r.problems.push_back({"config", fmt::format("attribute {} is '{}' in the view, '{}' in the journal's "
-                                                  "last header", what, view, journal)});
+      r.problems.push_back(
+          {"config", fmt::format("attribute {} is '{}' in the view, '{}' in the journal's "
+                                 "last header",
+                                 what, view, journal)});
     }
   };
   differs("config_hash", info.config_hash, last.config_hash);
@@ -117,21 +126,26 @@ void check_attributes(const FileInfo& info, const JournalHeader& last, const Swe
   std::vector<std::string> axes, metrics;
   for (const auto& a : spec.axes) axes.push_back(a.name);
   for (const auto& m : spec.kind->metrics) metrics.push_back(m.name);
-  differs("axis_names", fmt::format("{}", fmt::join(info.axis_names, ",")), fmt::format("{}", fmt::join(axes, ",")));
+  differs("axis_names", fmt::format("{}", fmt::join(info.axis_names, ",")),
+          fmt::format("{}", fmt::join(axes, ",")));
   differs("metric_names", fmt::format("{}", fmt::join(info.metric_names, ",")),
           fmt::format("{}", fmt::join(metrics, ",")));
   differs("curve_names", fmt::format("{}", fmt::join(info.curve_names, ",")),
           fmt::format("{}", fmt::join(spec.kind->curves, ",")));
   if (info.grid_points != r.grid_points) {
-    r.problems.push_back({"config", fmt::format("attribute grid_points is {}; the journal's grid has {}",
-                                                info.grid_points, r.grid_points)});
+    r.problems.push_back(
+        {"config", fmt::format("attribute grid_points is {}; the journal's grid has {}",
+                               info.grid_points, r.grid_points)});
   }
-  ParseResult yaml = parse_spec(info.config_yaml, r.file + " (config_yaml attribute)", {}, registry);
+  ParseResult yaml =
+      parse_spec(info.config_yaml, r.file + " (config_yaml attribute)", {}, registry);
   if (!yaml.spec) {
-    r.problems.push_back({"config", "attribute config_yaml does not parse: " + yaml.errors[0].format()});
+    r.problems.push_back(
+        {"config", "attribute config_yaml does not parse: " + yaml.errors[0].format()});
   } else if (yaml.spec->hash() != last.config_hash) {
-    r.problems.push_back({"config", fmt::format("attribute config_yaml hashes to {}, the journal's config to {}",
-                                                yaml.spec->hash().substr(0, 12), last.config_hash.substr(0, 12))});
+    r.problems.push_back(
+        {"config", fmt::format("attribute config_yaml hashes to {}, the journal's config to {}",
+                               yaml.spec->hash().substr(0, 12), last.config_hash.substr(0, 12))});
   }
 }
 
@@ -139,14 +153,16 @@ void check_attributes(const FileInfo& info, const JournalHeader& last, const Swe
 void check_row(const Results& v, std::size_t row, const PointRecord& rec, const SweepSpec& spec,
                const Grid& grid, Differences& diff) {
   const PointsTable& p = v.points;
-  const std::string where = fmt::format("row {} (#{} {})", row, rec.index, describe_point(spec, grid, rec.index));
+  const std::string where =
+      fmt::format("row {} (#{} {})", row, rec.index, describe_point(spec, grid, rec.index));
   auto cell = [&](const std::string& column, const std::string& view, const std::string& journal) {
     diff.add(fmt::format("{}: {}: view {}, journal {}", where, column, view, journal));
   };
   if (p.point_id[row] != rec.point_id) {
     cell("point_id", format_point_id(p.point_id[row]), format_point_id(rec.point_id));
   }
-  if (p.replicate[row] != rec.replicate) cell("replicate", std::to_string(p.replicate[row]), std::to_string(rec.replicate));
+  if (p.replicate[row] != rec.replicate)
+    cell("replicate", std::to_string(p.replicate[row]), std::to_string(rec.replicate));
   if (p.status[row] != static_cast<std::int8_t>(rec.status)) {
     cell("status", std::to_string(p.status[row]), std::to_string(static_cast<int>(rec.status)));
   }
@@ -155,7 +171,8 @@ void check_row(const Results& v, std::size_t row, const PointRecord& rec, const 
   }
   if (p.rank[row] != rec.rank) cell("rank", std::to_string(p.rank[row]), std::to_string(rec.rank));
   if (p.host[row] != as_stored(rec.host, kViewHostBytes)) cell("host", p.host[row], rec.host);
-  if (p.error[row] != as_stored(rec.error, kViewErrorBytes)) cell("error", "'" + p.error[row] + "'", "'" + rec.error + "'");
+  if (p.error[row] != as_stored(rec.error, kViewErrorBytes))
+    cell("error", "'" + p.error[row] + "'", "'" + rec.error + "'");
   const std::pair<const char*, std::pair<double, double>> times[] = {
       {"start_time", {p.start_time[row], rec.start_time}},
       {"end_time", {p.end_time[row], rec.end_time}},
@@ -164,20 +181,31 @@ void check_row(const Results& v, std::size_t row, const PointRecord& rec, const 
     if (!same_bits(vals.first, vals.second)) cell(name, show(vals.first), show(vals.second));
   }
   for (std::size_t m = 0; m < v.info.metric_names.size() && m < p.metrics.size(); ++m) {
-    const double want = m < rec.metrics.size() ? rec.metrics[m] : std::numeric_limits<double>::quiet_NaN();
-    if (!same_bits(p.metrics[m][row], want)) cell(v.info.metric_names[m], show(p.metrics[m][row]), show(want));
+    const double want =
+        m < rec.metrics.size() ? rec.metrics[m] : std::numeric_limits<double>::quiet_NaN();
+    if (!same_bits(p.metrics[m][row], want))
+      cell(v.info.metric_names[m], show(p.metrics[m][row]), show(want));
   }
   const auto pos = grid.positions(rec.index);
   for (const auto& col : p.axes) {
     const int a = spec.axis_index(col.name);
     if (a < 0) continue;  // reported with the attributes
-    const Value& val = spec.axes[static_cast<std::size_t>(a)].values[pos[static_cast<std::size_t>(a)]];
+    const Value& val =
+        spec.axes[static_cast<std::size_t>(a)].values[pos[static_cast<std::size_t>(a)]];
     bool same = false;
     switch (val.type()) {
-      case ValueType::kNumber: same = col.numeric() && same_bits(col.num[row], val.as_double()); break;
-      case ValueType::kInteger: same = col.numeric() && col.num[row] == static_cast<double>(val.as_int()); break;
-      case ValueType::kBool: same = col.numeric() && (col.num[row] != 0) == val.as_bool(); break;
-      case ValueType::kString: same = !col.numeric() && col.text[row] == val.as_string(); break;
+      case ValueType::kNumber:
+        same = col.numeric() && same_bits(col.num[row], val.as_double());
+        break;
+      case ValueType::kInteger:
+        same = col.numeric() && col.num[row] == static_cast<double>(val.as_int());
+        break;
+      case ValueType::kBool:
+        same = col.numeric() && (col.num[row] != 0) == val.as_bool();
+        break;
+      case ValueType::kString:
+        same = !col.numeric() && col.text[row] == val.as_string();
+        break;
     }
     if (!same) cell(col.name, col.display(row), val.display());
   }
@@ -213,7 +241,8 @@ void check_curves(const Results& v, const Expected& e,
     for (std::size_t k = 0; k < have; ++k) {
       const std::size_t i = it->second[k];
       const auto& [name, x, y] = want[k];
-      if (v.curves.curve[i] != name || !same_bits(v.curves.x[i], x) || !same_bits(v.curves.y[i], y)) {
+      if (v.curves.curve[i] != name || !same_bits(v.curves.x[i], x) ||
+          !same_bits(v.curves.y[i], y)) {
         diff.add(fmt::format("#{} ({}): curve row {}: view {} ({}, {}), journal {} ({}, {})", index,
                              format_point_id(rec.point_id), i, v.curves.curve[i], v.curves.x[i],
                              v.curves.y[i], name, x, y));
@@ -223,21 +252,25 @@ void check_curves(const Results& v, const Expected& e,
   }
   diff.report(r);
   if (unflushed > 0) {
-    r.notes.push_back(fmt::format("{} points have fewer curve rows in the view than in the journal yet (a run is "
-                                  "writing)", unflushed));
+    r.notes.push_back(
+        fmt::format("{} points have fewer curve rows in the view than in the journal yet (a run is "
+                    "writing)",
+                    unflushed));
   }
-  Differences orphans("curves", "points with curve rows in the view but no final record in the journal");
+  Differences orphans("curves",
+                      "points with curve rows in the view but no final record in the journal");
   for (const auto& [id, list] : rows) {
-    if (!expected_ids.count(id)) orphans.add(fmt::format("{} rows of point {}", list.size(), format_point_id(id)));
+    if (!expected_ids.count(id))
+      orphans.add(fmt::format("{} rows of point {}", list.size(), format_point_id(id)));
   }
   orphans.report(r);
 }
 
 void check_runs(const Results& v, const std::vector<JournalHeader>& headers, VerifyReport& r) {
   if (v.runs.size() != headers.size()) {
-    r.problems.push_back({"runs", fmt::format("/runs has {} row{}; the journal has {} run header{}", v.runs.size(),
-                                              v.runs.size() == 1 ? "" : "s", headers.size(),
-                                              headers.size() == 1 ? "" : "s")});
+    r.problems.push_back({"runs", fmt::format("/runs has {} row{}; the journal has {} run header{}",
+                                              v.runs.size(), v.runs.size() == 1 ? "" : "s",
+                                              headers.size(), headers.size() == 1 ? "" : "s")});
     return;
   }
   Differences diff("runs", "rows of /runs that differ from the journal's run headers");
@@ -247,8 +280,9 @@ void check_runs(const Results& v, const std::vector<JournalHeader>& headers, Ver
     if (!same_bits(row.start_time, h.start_time) || row.ranks != h.ranks ||
         row.host != as_stored(h.host, kViewHostBytes) ||
         row.command_line != as_stored(h.command_line, kViewCommandBytes)) {
-      diff.add(fmt::format("run {}: view '{}' on {} ({} ranks), journal '{}' on {} ({} ranks)", i + 1,
-                           row.command_line, row.host, row.ranks, h.command_line, h.host, h.ranks));
+      diff.add(fmt::format("run {}: view '{}' on {} ({} ranks), journal '{}' on {} ({} ranks)",
+                           i + 1, row.command_line, row.host, row.ranks, h.command_line, h.host,
+                           h.ranks));
     }
   }
   diff.report(r);
@@ -277,7 +311,8 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   Results view;
   bool have_view = false;
   if (!fs::exists(h5_path, ec)) {
-    r.problems.push_back({"view", "there is no results file " + h5_path + " (the journal is there)"});
+    r.problems.push_back(
+        {"view", "there is no results file " + h5_path + " (the journal is there)"});
   } else {
     try {
       view = read_results(h5_path);
@@ -299,14 +334,16 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   const Ledger ledger = replay(scan);
   r.runs = ledger.headers.size();
   if (ledger.headers.empty()) {
-    r.problems.push_back({"journal", r.journal + " holds no run header: nothing to check the view against"});
+    r.problems.push_back(
+        {"journal", r.journal + " holds no run header: nothing to check the view against"});
     return r;
   }
   const JournalHeader& last = ledger.headers.back();
   r.config_hash = last.config_hash;
   ParseResult parsed = parse_spec(last.config_yaml, r.journal + " (recorded config)", {}, registry);
   if (!parsed.spec) {
-    r.problems.push_back({"config", "the config recorded in the journal does not parse: " + parsed.errors[0].format()});
+    r.problems.push_back({"config", "the config recorded in the journal does not parse: " +
+                                        parsed.errors[0].format()});
     return r;
   }
   const SweepSpec& spec = *parsed.spec;
@@ -321,14 +358,17 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   }
   const Expected expected = final_records(scan, grid);
   r.journal_points = expected.by_index.size();
-  for (const auto& [index, rec] : expected.by_index) (rec.status == PointStatus::kDone ? r.done : r.failed) += 1;
+  for (const auto& [index, rec] : expected.by_index)
+    (rec.status == PointStatus::kDone ? r.done : r.failed) += 1;
   if (expected.outside_grid > 0) {
-    r.notes.push_back(fmt::format("{} result records name an index outside the grid; the view leaves them out",
-                                  expected.outside_grid));
+    r.notes.push_back(
+        fmt::format("{} result records name an index outside the grid; the view leaves them out",
+                    expected.outside_grid));
   }
   if (ledger.duplicates > 0) {
-    r.notes.push_back(fmt::format("the journal holds {} duplicate result records; the newest of each point counts",
-                                  ledger.duplicates));
+    r.notes.push_back(fmt::format(
+        "the journal holds {} duplicate result records; the newest of each point counts",
+        ledger.duplicates));
   }
 
   if (!have_view) return r;
@@ -349,7 +389,8 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
     }
     const auto it = expected.by_index.find(index);
     if (it == expected.by_index.end()) {
-      orphans.add(fmt::format("row {}: #{} ({})", row, index, format_point_id(view.points.point_id[row])));
+      orphans.add(
+          fmt::format("row {}: #{} ({})", row, index, format_point_id(view.points.point_id[row])));
       continue;
     }
     check_row(view, row, it->second, spec, grid, values);
@@ -366,8 +407,10 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
     }
   }
   if (behind > 0) {
-    r.notes.push_back(fmt::format("{} points recorded in the journal are not in the view yet (a run is writing: the "
-                                  "view is flushed every run.flush_seconds)", behind));
+    r.notes.push_back(fmt::format(
+        "{} points recorded in the journal are not in the view yet (a run is writing: the "
+        "view is flushed every run.flush_seconds)",
+        behind));
   }
   duplicates.report(r);
   orphans.report(r);

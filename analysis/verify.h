@@ -19,18 +19,18 @@ struct VerifyProblem {
 
 // What `verify` found.
 struct VerifyReport {
-  std::string file;                   // the results file (.h5)
-  std::string journal;                // its journal
-  bool running = false;               // a run holds the journal's writer lock
+  std::string file;      // the results file (.h5)
+  std::string journal;   // its journal
+  bool running = false;  // a run holds the journal's writer lock
   std::uint64_t journal_bytes = 0;
-  std::uint64_t records = 0;          // intact journal records (each with a valid CRC-32C)
-  std::uint64_t runs = 0;             // run headers in the journal
-  std::string config_hash;            // of the journal's last header
-  std::uint64_t grid_points = 0;      // points of the grid (of the shard)
-  std::uint64_t journal_points = 0;   // points with a final record in the journal
-  std::uint64_t done = 0, failed = 0; // of them
-  std::uint64_t rows = 0;             // rows of /points
-  std::uint64_t curve_rows = 0;       // rows of /curves
+  std::uint64_t records = 0;            // intact journal records (each with a valid CRC-32C)
+  std::uint64_t runs = 0;               // run headers in the journal
+  std::string config_hash;              // of the journal's last header
+  std::uint64_t grid_points = 0;        // points of the grid (of the shard)
+  std::uint64_t journal_points = 0;     // points with a final record in the journal
+  std::uint64_t done = 0, failed = 0;   // of them
+  std::uint64_t rows = 0;               // rows of /points
+  std::uint64_t curve_rows = 0;         // rows of /curves
   std::vector<VerifyProblem> problems;  // empty when the view agrees with the journal
   std::vector<std::string> notes;       // facts that are not disagreements
   std::string hint;                     // what to do about the problems

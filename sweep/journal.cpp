@@ -123,11 +123,16 @@ Frame check_frame(std::string_view all, std::size_t pos, std::uint32_t& len, std
 std::string frame_problem(Frame f, std::size_t pos) {
   const std::string at = " at byte " + std::to_string(pos);
   switch (f) {
-    case Frame::kShortHeader: return "incomplete record header" + at;
-    case Frame::kBadHeader: return "corrupt record header" + at;
-    case Frame::kShort: return "incomplete record" + at;
-    case Frame::kBadChecksum: return "checksum mismatch" + at;
-    case Frame::kIntact: break;
+    case Frame::kShortHeader:
+      return "incomplete record header" + at;
+    case Frame::kBadHeader:
+      return "corrupt record header" + at;
+    case Frame::kShort:
+      return "incomplete record" + at;
+    case Frame::kBadChecksum:
+      return "checksum mismatch" + at;
+    case Frame::kIntact:
+      break;
   }
   return "";
 }
@@ -137,11 +142,15 @@ std::string frame_problem(Frame f, std::size_t pos) {
 // encoding to be taken for a record.
 bool decodes(std::uint8_t type, std::string_view payload) {
   switch (static_cast<RecordType>(type)) {
-    case RecordType::kHeader: return decode_journal_header(payload).has_value();
+    case RecordType::kHeader:
+      return decode_journal_header(payload).has_value();
     case RecordType::kDispatch:
-    case RecordType::kReleased: return decode_work_item(payload).has_value();
-    case RecordType::kResult: return decode_point_record(payload).has_value();
-    case RecordType::kAttemptFailed: return decode_attempt_failure(payload).has_value();
+    case RecordType::kReleased:
+      return decode_work_item(payload).has_value();
+    case RecordType::kResult:
+      return decode_point_record(payload).has_value();
+    case RecordType::kAttemptFailed:
+      return decode_attempt_failure(payload).has_value();
   }
   return false;
 }
@@ -227,7 +236,8 @@ JournalScan scan_journal(std::string data, const std::string& source) {
     if (s.tail_problem.empty()) s.tail_problem = d.problem;
     std::size_t q = pos + 1;
     for (; q < all.size(); ++q) {
-      if (check_frame(all, q, len, type) == Frame::kIntact && decodes(type, all.substr(q + 5, len))) break;
+      if (check_frame(all, q, len, type) == Frame::kIntact && decodes(type, all.substr(q + 5, len)))
+        break;
     }
     d.end = q;
     d.next_record = s.records.size();
@@ -258,7 +268,8 @@ std::uint64_t JournalRecovery::frames_lost() const {
 }
 
 bool JournalRecovery::frames_lost_exact() const {
-  return std::all_of(damage.begin(), damage.end(), [](const JournalDamage& d) { return d.frames_exact; });
+  return std::all_of(damage.begin(), damage.end(),
+                     [](const JournalDamage& d) { return d.frames_exact; });
 }
 
 JournalRecovery describe_damage(const JournalScan& scan, const std::string& path) {
@@ -267,7 +278,8 @@ JournalRecovery describe_damage(const JournalScan& scan, const std::string& path
   r.damage = scan.damage;
   r.file_bytes = scan.file_bytes;
   r.records = scan.records.size();
-  if (scan.middle_damage() > 0) r.records_after_damage = scan.records.size() - scan.damage.front().next_record;
+  if (scan.middle_damage() > 0)
+    r.records_after_damage = scan.records.size() - scan.damage.front().next_record;
   return r;
 }
 
@@ -294,7 +306,8 @@ std::string damaged_name(const std::string& path) {
 }
 
 void fsync_directory_of(const std::string& path) {
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  std::string dir =
+      path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = path.starts_with("/") ? "/" : ".";
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
@@ -304,7 +317,8 @@ void fsync_directory_of(const std::string& path) {
 
 // Saves `bytes` (`what`, for messages) to a new file `path` (O_APPEND) and syncs it; returns the
 // open descriptor when `keep_open`, else closes it and returns -1. The journal is not touched.
-int write_new_file(const std::string& path, std::string_view bytes, bool keep_open, const std::string& what) {
+int write_new_file(const std::string& path, std::string_view bytes, bool keep_open,
+                   const std::string& what) {
   auto failed = [&](int fd) {
     const std::string why = errno_text();
     if (fd >= 0) {
@@ -398,8 +412,9 @@ JournalScan JournalWriter::recover(JournalRecovery& report) {
     (void)write_new_file(report.saved_to, std::string_view(s.data).substr(s.valid_bytes), false,
                          "the damaged tail of " + path_);
     if (::ftruncate(fd_, static_cast<off_t>(s.valid_bytes)) != 0 || ::fdatasync(fd_) != 0) {
-      throw StoreError("cannot cut the damaged tail off " + path_ + ": " + errno_text(),
-                       "its bytes are saved in " + report.saved_to + "; check the disk, then run again");
+      throw StoreError(
+          "cannot cut the damaged tail off " + path_ + ": " + errno_text(),
+          "its bytes are saved in " + report.saved_to + "; check the disk, then run again");
     }
     s.data.resize(s.valid_bytes);
     s.file_bytes = s.valid_bytes;
@@ -424,8 +439,9 @@ JournalScan JournalWriter::recover(JournalRecovery& report) {
     const std::string why = errno_text();
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw StoreError("cannot replace " + path_ + " with its intact records: " + why,
-                     "the journal was not changed; the original is also saved as " + report.saved_to);
+    throw StoreError(
+        "cannot replace " + path_ + " with its intact records: " + why,
+        "the journal was not changed; the original is also saved as " + report.saved_to);
   }
   fsync_directory_of(path_);
   // Appends go to the new file from now on (opened with O_APPEND, and holding the lock).

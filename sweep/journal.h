@@ -58,7 +58,9 @@ struct JournalScan {
   // True when some bytes are not part of an intact record (torn write or corruption).
   [[nodiscard]] bool damaged() const { return !damage.empty(); }
   // True when the last damaged stretch runs to the end of the file (normal after a crash).
-  [[nodiscard]] bool torn_tail() const { return !damage.empty() && damage.back().end == file_bytes; }
+  [[nodiscard]] bool torn_tail() const {
+    return !damage.empty() && damage.back().end == file_bytes;
+  }
   // Damaged stretches followed by intact records (corruption, never a crash).
   [[nodiscard]] std::size_t middle_damage() const { return damage.size() - (torn_tail() ? 1 : 0); }
 };
@@ -74,16 +76,18 @@ struct JournalScan {
 
 // What a scan found wrong with a journal, and what recovery did about it: for messages.
 struct JournalRecovery {
-  std::string path;                    // the journal
-  std::vector<JournalDamage> damage;   // damaged stretches (offsets in the file as it was)
-  std::uint64_t file_bytes = 0;        // its size then
-  std::size_t records = 0;             // intact records kept
+  std::string path;                      // the journal
+  std::vector<JournalDamage> damage;     // damaged stretches (offsets in the file as it was)
+  std::uint64_t file_bytes = 0;          // its size then
+  std::size_t records = 0;               // intact records kept
   std::size_t records_after_damage = 0;  // of them, after the first damage in the middle
-  std::string saved_to;                // where the damaged bytes were saved ("" if not yet)
-  bool rewritten = false;              // the journal was rewritten without the damaged bytes
+  std::string saved_to;                  // where the damaged bytes were saved ("" if not yet)
+  bool rewritten = false;                // the journal was rewritten without the damaged bytes
 
   [[nodiscard]] bool damaged() const { return !damage.empty(); }
-  [[nodiscard]] bool torn_tail() const { return !damage.empty() && damage.back().end == file_bytes; }
+  [[nodiscard]] bool torn_tail() const {
+    return !damage.empty() && damage.back().end == file_bytes;
+  }
   [[nodiscard]] std::size_t middle_damage() const { return damage.size() - (torn_tail() ? 1 : 0); }
   // Records the damaged stretches held (a lower bound unless every count is exact).
   [[nodiscard]] std::uint64_t frames_lost() const;

@@ -204,8 +204,8 @@ int run(int argc, char** argv, const Options& opt) {
     fmt::print(stderr, "[emsweep] {}\n", recovery_messages(repaired, std::nullopt).front());
   }
   if (!opt.quiet) {
-    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n", spec.name,
-               grid.size(), recorded, size, size == 1 ? "" : "s", spec.output);
+    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n",
+               spec.name, grid.size(), recorded, size, size == 1 ? "" : "s", spec.output);
   }
 
   RunOutcome outcome;

@@ -144,10 +144,12 @@ std::string range_phrase(const SettingSpec& s) {
     return "an integer in [" + integer_text(lo) + ", " + integer_text(hi) + "]";
   }
   if (s.min && s.max) {
-    return std::string("a number in ") + (s.min_exclusive ? "(" : "[") + format_double(*s.min) + ", " +
-           format_double(*s.max) + "]";
+    return std::string("a number in ") + (s.min_exclusive ? "(" : "[") + format_double(*s.min) +
+           ", " + format_double(*s.max) + "]";
   }
-  if (s.min) return std::string("a finite number") + (s.min_exclusive ? " > " : " >= ") + format_double(*s.min);
+  if (s.min)
+    return std::string("a finite number") + (s.min_exclusive ? " > " : " >= ") +
+           format_double(*s.min);
   if (s.max) return "a finite number <= " + format_double(*s.max);
   return "a finite number";
 }
@@ -279,9 +281,9 @@ bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double
     ok = false;
   }
   if (!vn || *vn < 1 || *vn > kMaxAxisValues) {
-    c.error(n[2], key + "[2]",
-            "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " +
-                node_kind(n[2]));
+    c.error(
+        n[2], key + "[2]",
+        "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " + node_kind(n[2]));
     ok = false;
   }
   if (!ok) return false;
@@ -316,8 +318,9 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       return std::nullopt;
     }
     if (static_cast<std::int64_t>(node.size()) > kMaxAxisValues) {
-      c.error(node, key, "a list of " + std::to_string(node.size()) + " values; an axis takes at most " +
-                             std::to_string(kMaxAxisValues));
+      c.error(node, key,
+              "a list of " + std::to_string(node.size()) + " values; an axis takes at most " +
+                  std::to_string(kMaxAxisValues));
       return std::nullopt;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
@@ -369,14 +372,16 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       if (!plain) {
         c.error(node, key,
                 "a replicates axis name must be 1 to 64 letters, digits or '_'" +
-                    (name.size() > 64 ? ", got " + std::to_string(name.size()) + " characters" : std::string()),
+                    (name.size() > 64 ? ", got " + std::to_string(name.size()) + " characters"
+                                      : std::string()),
                 "write e.g. seed: {replicates: 3}");
         return std::nullopt;
       }
       auto n = body.IsScalar() ? parse_integer(body.Scalar()) : std::nullopt;
       if (!n || *n < 1 || *n > kMaxAxisValues) {
         c.error(body, key + ".replicates",
-                "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " + node_kind(body));
+                "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " +
+                    node_kind(body));
         return std::nullopt;
       }
       axis.is_replicate = true;
@@ -405,9 +410,10 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
         if (axis.form == "logspace") {
           x = std::pow(10.0, x);
           if (!std::isfinite(x) || x == 0.0) {
-            c.error(body, key + ".logspace", "10^" + format_double(a + (b - a) * t) +
-                                                 " is out of the range of a double (logspace "
-                                                 "exponents go from -323 to 308)");
+            c.error(body, key + ".logspace",
+                    "10^" + format_double(a + (b - a) * t) +
+                        " is out of the range of a double (logspace "
+                        "exponents go from -323 to 308)");
             return std::nullopt;
           }
         }
@@ -424,7 +430,9 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
         auto v = body[i].IsScalar() ? parse_integer(body[i].Scalar()) : std::nullopt;
         if (!v) {
           c.error(body[i], key + ".range[" + std::to_string(i) + "]",
-                  body[i].IsScalar() ? integer_problem(body[i].Scalar(), "an integer in [" + integer_text(-9.3e18) + ", " + integer_text(9.3e18) + "]")
+                  body[i].IsScalar() ? integer_problem(body[i].Scalar(),
+                                                       "an integer in [" + integer_text(-9.3e18) +
+                                                           ", " + integer_text(9.3e18) + "]")
                                      : "expected an integer, got " + node_kind(body[i]));
           return std::nullopt;
         }
@@ -437,8 +445,9 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       long double span = static_cast<long double>(r[1]) - static_cast<long double>(r[0]);
       long double count = std::ceil(span / static_cast<long double>(r[2]));
       if (count > kMaxAxisValues) {
-        c.error(body, key + ".range", "the range gives " + format_double(static_cast<double>(count)) +
-                                          " values; an axis takes at most " + std::to_string(kMaxAxisValues));
+        c.error(body, key + ".range",
+                "the range gives " + format_double(static_cast<double>(count)) +
+                    " values; an axis takes at most " + std::to_string(kMaxAxisValues));
         return std::nullopt;
       }
       for (std::int64_t x = r[0]; r[2] > 0 ? x < r[1] : x > r[1]; x += r[2]) {
@@ -552,7 +561,8 @@ void read_field(Checker& c, const YAML::Node& parent, const std::string& prefix,
   }
 }
 
-SettingSpec number_spec(double min, bool exclusive = false, std::optional<double> max = std::nullopt) {
+SettingSpec number_spec(double min, bool exclusive = false,
+                        std::optional<double> max = std::nullopt) {
   SettingSpec s;
   s.type = ValueType::kNumber;
   s.min = min;
@@ -766,9 +776,10 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   Checker c(source, parsed_overrides);
 
   if (text.size() > kMaxInputBytes) {
-    c.error_at(YAML::Mark::null_mark(), "",
-               "the config is larger than 1 MiB (at most " + std::to_string(kMaxInputBytes) + " bytes)",
-               "a sweep spec is a few lines; generate large value lists with linspace/range");
+    c.error_at(
+        YAML::Mark::null_mark(), "",
+        "the config is larger than 1 MiB (at most " + std::to_string(kMaxInputBytes) + " bytes)",
+        "a sweep spec is a few lines; generate large value lists with linspace/range");
     result.errors = std::move(c.errors());
     return result;
   }
@@ -852,7 +863,9 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       if (!good) {
         c.error(n, "sweep.name",
                 "expected 1 to 100 letters, digits, '-', '_' or '.'" +
-                    (spec.name.size() > 100 ? ", got " + std::to_string(spec.name.size()) + " characters" : std::string()),
+                    (spec.name.size() > 100
+                         ? ", got " + std::to_string(spec.name.size()) + " characters"
+                         : std::string()),
                 "the name appears in file names and job names");
       }
     }
@@ -891,7 +904,8 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       read_field(c, run, "run", "max_retries", integer_spec(0, 1000), spec.run.max_retries);
       read_field(c, run, "run", "fail_fast", typed_spec(ValueType::kBool), spec.run.fail_fast);
       // A grace period becomes a steady-clock deadline in nanoseconds: 1e9 s (31 years) fits.
-      read_field(c, run, "run", "grace_seconds", number_spec(0, false, 1e9), spec.run.grace_seconds);
+      read_field(c, run, "run", "grace_seconds", number_spec(0, false, 1e9),
+                 spec.run.grace_seconds);
       read_field(c, run, "run", "log_seconds", number_spec(0, true), spec.run.log_seconds);
       read_field(c, run, "run", "flush_seconds", number_spec(0, true), spec.run.flush_seconds);
       read_field(c, run, "run", "batch", integer_spec(0, 1'000'000), spec.run.batch);

@@ -254,7 +254,8 @@ Ledger replay(const JournalScan& scan) {
 
 std::string journal_path(const std::string& h5_path) { return h5_path + ".journal"; }
 
-std::vector<std::string> recovery_messages(const JournalRecovery& r, std::optional<std::uint64_t> to_go) {
+std::vector<std::string> recovery_messages(const JournalRecovery& r,
+                                           std::optional<std::uint64_t> to_go) {
   std::vector<std::string> out;
   if (!r.damaged()) return out;
   const bool repaired = !r.saved_to.empty();
@@ -270,24 +271,30 @@ std::vector<std::string> recovery_messages(const JournalRecovery& r, std::option
   bool exact = true;
   for (std::size_t i = 0; i < r.middle_damage(); ++i) exact = exact && r.damage[i].frames_exact;
   out.push_back("the journal " + r.path + " is DAMAGED in the middle (not a crash: the file was " +
-                "changed on disk or in a copy): " + damage_ranges_text(r) + " hold no intact record");
-  out.push_back(std::to_string(r.records_after_damage) + " intact records after the damage are kept (" +
-                std::to_string(r.records) + " in all, each with a valid CRC-32C); " +
-                (exact ? "" : "about ") + std::to_string(lost) + (lost == 1 ? " record was" : " records were") +
-                " lost" +
-                (to_go ? "; " + std::to_string(*to_go) + (*to_go == 1 ? " point has" : " points have") +
-                             " no final record and run" + (*to_go == 1 ? "s" : "") + " again when the sweep resumes"
+                "changed on disk or in a copy): " + damage_ranges_text(r) +
+                " hold no intact record");
+  out.push_back(std::to_string(r.records_after_damage) +
+                " intact records after the damage are kept (" + std::to_string(r.records) +
+                " in all, each with a valid CRC-32C); " + (exact ? "" : "about ") +
+                std::to_string(lost) + (lost == 1 ? " record was" : " records were") + " lost" +
+                (to_go ? "; " + std::to_string(*to_go) +
+                             (*to_go == 1 ? " point has" : " points have") +
+                             " no final record and run" + (*to_go == 1 ? "s" : "") +
+                             " again when the sweep resumes"
                        : std::string()));
   if (r.torn_tail()) {
-    out.push_back("it also ends in a torn record (" + std::to_string(r.damage.back().bytes()) + " bytes from byte " +
-                  std::to_string(r.damage.back().begin) + ")");
+    out.push_back("it also ends in a torn record (" + std::to_string(r.damage.back().bytes()) +
+                  " bytes from byte " + std::to_string(r.damage.back().begin) + ")");
   }
   if (repaired) {
-    out.push_back("the journal now holds exactly its intact records; the damaged original is kept as " +
-                  r.saved_to + " (byte offsets above are of that file)");
+    out.push_back(
+        "the journal now holds exactly its intact records; the damaged original is kept as " +
+        r.saved_to + " (byte offsets above are of that file)");
   } else {
-    out.push_back("the next `emsweep run` or `emsweep repair` rewrites the journal without the damaged bytes "
-                  "and keeps the original as " + r.path + ".damaged-TIME");
+    out.push_back(
+        "the next `emsweep run` or `emsweep repair` rewrites the journal without the damaged bytes "
+        "and keeps the original as " +
+        r.path + ".damaged-TIME");
   }
   return out;
 }

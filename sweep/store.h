@@ -19,10 +19,10 @@ namespace emsweep {
 // The HDF5 view's layout version and fixed string widths (bytes, with the terminating NUL), for
 // readers that check it (`emsweep verify`); the layout itself is defined in store.cpp.
 inline constexpr std::int64_t kResultsSchemaVersion = 1;
-inline constexpr std::size_t kViewHostBytes = 64;      // /points.host, /runs.host
-inline constexpr std::size_t kViewErrorBytes = 512;    // /points.error
-inline constexpr std::size_t kViewCurveNameBytes = 32; // /curves.curve
-inline constexpr std::size_t kViewCommandBytes = 1024; // /runs.command_line
+inline constexpr std::size_t kViewHostBytes = 64;       // /points.host, /runs.host
+inline constexpr std::size_t kViewErrorBytes = 512;     // /points.error
+inline constexpr std::size_t kViewCurveNameBytes = 32;  // /curves.curve
+inline constexpr std::size_t kViewCommandBytes = 1024;  // /runs.command_line
 
 // A set of grid indices, stored as 64Ki-bit pages allocated on demand, so memory follows
 // the completed points rather than the size of the grid.
@@ -115,7 +115,7 @@ std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& regis
 // final record now, which the next run runs (left out when not known). Empty when the journal
 // was intact.
 [[nodiscard]] std::vector<std::string> recovery_messages(const JournalRecovery& r,
-                                                       std::optional<std::uint64_t> to_go);
+                                                         std::optional<std::uint64_t> to_go);
 
 // The journal path of a results file.
 [[nodiscard]] std::string journal_path(const std::string& h5_path);

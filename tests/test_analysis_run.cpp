@@ -12,8 +12,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -436,7 +436,8 @@ void rewrite_journal(const std::string& h5,
 
 }  // namespace
 
-TEST_CASE("verify: real files agree; every kind of disagreement is found", "[analysis][run][verify]") {
+TEST_CASE("verify: real files agree; every kind of disagreement is found",
+          "[analysis][run][verify]") {
   const std::string dir = scratch("verify");
   const std::string cfg = probe_config(dir);
   REQUIRE(run_emsweep("run " + cfg + " --output " + dir + "/p.h5", dir) == 4);  // x = -1 fails
@@ -473,15 +474,17 @@ TEST_CASE("verify: real files agree; every kind of disagreement is found", "[ana
     });
     const VerifyReport v = verify_results(h5, reg);
     CHECK_FALSE(v.ok());
-    CHECK_THAT(problems_of(v, "values"), Contains("values of /points that differ from the journal: 1") &&
-                                             Contains("(#17 ") && Contains(": f: view"));
+    CHECK_THAT(problems_of(v, "values"),
+               Contains("values of /points that differ from the journal: 1") && Contains("(#17 ") &&
+                   Contains(": f: view"));
     CHECK_THAT(problems_of(v, "curves"), Contains("curve row"));
     CHECK(v.problems.size() == 2);
   }
   SECTION("a result record dropped: its row is an orphan") {
     bool dropped = false;
     rewrite_journal(h5, [&](JournalWriter& out, const JournalRecord& rec) {
-      if (!dropped && rec.type == RecordType::kResult && decode_point_record(rec.payload)->curves.size() == 1) {
+      if (!dropped && rec.type == RecordType::kResult &&
+          decode_point_record(rec.payload)->curves.size() == 1) {
         dropped = true;
         return;
       }
@@ -489,7 +492,8 @@ TEST_CASE("verify: real files agree; every kind of disagreement is found", "[ana
     });
     const VerifyReport v = verify_results(h5, reg);
     CHECK(v.journal_points == 17);
-    CHECK_THAT(problems_of(v, "rows"), Contains("rows of /points with no final record in the journal: 1"));
+    CHECK_THAT(problems_of(v, "rows"),
+               Contains("rows of /points with no final record in the journal: 1"));
     CHECK_THAT(problems_of(v, "curves"), Contains("curve rows in the view but no final record"));
   }
   SECTION("a header of another sweep: the config hash differs") {
@@ -500,7 +504,8 @@ TEST_CASE("verify: real files agree; every kind of disagreement is found", "[ana
       out.append(rec.type, encode(*hd));
     });
     const VerifyReport v = verify_results(h5, reg);
-    CHECK_THAT(problems_of(v, "config"), Contains("attribute config_hash is") && Contains("ffffffff"));
+    CHECK_THAT(problems_of(v, "config"),
+               Contains("attribute config_hash is") && Contains("ffffffff"));
   }
   SECTION("the journal missing, then the view missing") {
     fs::rename(journal_path(h5), d + "/elsewhere");

@@ -159,7 +159,8 @@ TEST_CASE("recovery cuts a torn tail off and keeps its bytes beside the journal"
   CHECK_FALSE(read_journal(path).damaged());
 }
 
-TEST_CASE("recovery of damage in the middle rewrites the journal with exactly its intact records", "[journal]") {
+TEST_CASE("recovery of damage in the middle rewrites the journal with exactly its intact records",
+          "[journal]") {
   const std::string dir = temp_dir() + "/recover-middle";
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -172,7 +173,8 @@ TEST_CASE("recovery of damage in the middle rewrites the journal with exactly it
   const std::size_t record = (original.size() - kJournalMagic.size()) / 10;
   std::string damaged = original;
   // 30 bytes of garbage across records 4 and 5 (0-based 3 and 4), then a torn tail.
-  for (std::size_t i = 0; i < 30; ++i) damaged[kJournalMagic.size() + 3 * record + 10 + i] = static_cast<char>(0xA5 ^ i);
+  for (std::size_t i = 0; i < 30; ++i)
+    damaged[kJournalMagic.size() + 3 * record + 10 + i] = static_cast<char>(0xA5 ^ i);
   damaged += std::string("\x0c\x00\x00\x00\x02\x01", 6);
   { std::ofstream(path, std::ios::binary | std::ios::trunc) << damaged; }
 
@@ -210,7 +212,8 @@ TEST_CASE("recovery of damage in the middle rewrites the journal with exactly it
   CHECK(decode_work_item(after.records[8].payload)->index == 10);
 }
 
-TEST_CASE("past damage, a frame with a valid CRC is taken only if its payload decodes", "[journal]") {
+TEST_CASE("past damage, a frame with a valid CRC is taken only if its payload decodes",
+          "[journal]") {
   auto frame = [](RecordType t, const std::string& payload) {
     std::string body(1, static_cast<char>(t));
     body += payload;
@@ -278,7 +281,8 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
     const std::uint64_t roll = rng() % 100;
     if (frames.empty() || roll < 2) {
       JournalHeader h;
-      h.config_yaml = "sweep: {name: corrupt}\ngrid: {x: {linspace: [0, 1, 200]}}\ntask: {kind: probe}\n";
+      h.config_yaml =
+          "sweep: {name: corrupt}\ngrid: {x: {linspace: [0, 1, 200]}}\ntask: {kind: probe}\n";
       h.config_hash = std::string(64, 'a');
       h.base_hash = std::string(64, 'b');
       h.command_line = "emsweep run corrupt.yaml";
@@ -286,7 +290,8 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
       h.start_time = 1.7e9 + static_cast<double>(frames.size());
       add(RecordType::kHeader, encode(h));
     } else if (roll < 45) {
-      add(RecordType::kDispatch, encode(WorkItem{index, 1 + static_cast<std::uint32_t>(rng() % 3)}));
+      add(RecordType::kDispatch,
+          encode(WorkItem{index, 1 + static_cast<std::uint32_t>(rng() % 3)}));
     } else if (roll < 90) {
       PointRecord r;
       r.point_id = rng();
@@ -298,7 +303,8 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
       r.start_time = 1.7e9 + static_cast<double>(index);
       r.end_time = r.start_time + 0.25;
       r.seconds = 0.25;
-      r.metrics = {static_cast<double>(rng() % 1000) / 7.0, std::sqrt(static_cast<double>(index)), 0.5};
+      r.metrics = {static_cast<double>(rng() % 1000) / 7.0, std::sqrt(static_cast<double>(index)),
+                   0.5};
       Curve c;
       c.name = "trace";
       for (std::uint64_t i = 0; i < rng() % 6; ++i) {
@@ -308,7 +314,8 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
       r.curves.push_back(std::move(c));
       add(RecordType::kResult, encode(r));
     } else if (roll < 97) {
-      add(RecordType::kAttemptFailed, encode(AttemptFailure{index, 1, 2, "probe: flaky failure on attempt 1"}));
+      add(RecordType::kAttemptFailed,
+          encode(AttemptFailure{index, 1, 2, "probe: flaky failure on attempt 1"}));
     } else {
       add(RecordType::kReleased, encode(WorkItem{index, 1}));
     }
@@ -318,12 +325,12 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
 
 // What one damaged journal gave, against the truth.
 struct CaseResult {
-  std::size_t damaged_frames = 0;  // original frames holding a changed byte
-  std::size_t lost = 0;            // original frames not read back
-  std::size_t exact_claims = 0;    // damaged stretches whose record count was claimed exact
-  std::size_t exact_right = 0;     // ... and was
-  std::size_t estimates = 0;       // stretches whose count is an estimate
-  std::size_t estimates_right = 0; // ... that equalled the truth
+  std::size_t damaged_frames = 0;   // original frames holding a changed byte
+  std::size_t lost = 0;             // original frames not read back
+  std::size_t exact_claims = 0;     // damaged stretches whose record count was claimed exact
+  std::size_t exact_right = 0;      // ... and was
+  std::size_t estimates = 0;        // stretches whose count is an estimate
+  std::size_t estimates_right = 0;  // ... that equalled the truth
 };
 
 // Scans `damaged` (the journal `original` with some bytes changed) and checks the promises:
@@ -340,15 +347,18 @@ CaseResult check_damaged(const std::string& original, const std::string& damaged
     const bool changed = i >= original.size() || damaged[i] != original[i];
     if (changed && f < frames.size()) touched[f] = true;
   }
-  for (std::size_t i = 0; i < frames.size(); ++i) touched[i] = touched[i] || frames[i].second > damaged.size();
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    touched[i] = touched[i] || frames[i].second > damaged.size();
   std::size_t next = 0;  // first original frame not yet matched
   for (const auto& rec : s.records) {
     while (next < frames.size() && frames[next].first < rec.offset) ++next;
     REQUIRE(next < frames.size());
     REQUIRE(frames[next].first == rec.offset);  // a record where no original frame began: wrong
     REQUIRE(frames[next].second - frames[next].first == rec.frame_bytes());
-    REQUIRE(original.compare(rec.offset, rec.frame_bytes(), damaged, rec.offset, rec.frame_bytes()) == 0);
-    REQUIRE(static_cast<std::uint8_t>(original[rec.offset + 4]) == static_cast<std::uint8_t>(rec.type));
+    REQUIRE(original.compare(rec.offset, rec.frame_bytes(), damaged, rec.offset,
+                             rec.frame_bytes()) == 0);
+    REQUIRE(static_cast<std::uint8_t>(original[rec.offset + 4]) ==
+            static_cast<std::uint8_t>(rec.type));
     ++next;
   }
   std::size_t matched = 0;
@@ -388,7 +398,8 @@ CaseResult check_damaged(const std::string& original, const std::string& damaged
 
 }  // namespace
 
-TEST_CASE("corruption at random offsets: no wrong record, no intact record lost", "[journal][corruption]") {
+TEST_CASE("corruption at random offsets: no wrong record, no intact record lost",
+          "[journal][corruption]") {
   // Fixed seed: the same 1200 damaged journals every run. Four journal sizes; byte flips,
   // overwrites with random bytes or zeros (1 to 256 bytes), two separate damages, and damage
   // followed by a torn tail.
@@ -406,19 +417,23 @@ TEST_CASE("corruption at random offsets: no wrong record, no intact record lost"
       auto offset = [&] { return kJournalMagic.size() + rng() % body; };
       const int kind = k % 5;
       if (kind == 0) {  // 1 to 3 flipped bits
-        for (std::uint64_t i = 0, n = 1 + rng() % 3; i < n; ++i) damaged[offset()] ^= static_cast<char>(1u << (rng() % 8));
+        for (std::uint64_t i = 0, n = 1 + rng() % 3; i < n; ++i)
+          damaged[offset()] ^= static_cast<char>(1u << (rng() % 8));
       } else if (kind == 1 || kind == 2) {  // an overwrite with random bytes / zeros
         const std::size_t at = offset();
         const std::size_t len = std::min<std::size_t>(1 + rng() % 256, damaged.size() - at);
-        for (std::size_t i = 0; i < len; ++i) damaged[at + i] = kind == 1 ? static_cast<char>(rng()) : '\0';
+        for (std::size_t i = 0; i < len; ++i)
+          damaged[at + i] = kind == 1 ? static_cast<char>(rng()) : '\0';
       } else if (kind == 3) {  // two separate 64-byte overwrites
         for (int d = 0; d < 2; ++d) {
           const std::size_t at = offset();
-          for (std::size_t i = 0; i < 64 && at + i < damaged.size(); ++i) damaged[at + i] = static_cast<char>(rng());
+          for (std::size_t i = 0; i < 64 && at + i < damaged.size(); ++i)
+            damaged[at + i] = static_cast<char>(rng());
         }
       } else {  // an overwrite, then a torn tail
         const std::size_t at = offset();
-        for (std::size_t i = 0; i < 16 && at + i < damaged.size(); ++i) damaged[at + i] = static_cast<char>(rng());
+        for (std::size_t i = 0; i < 16 && at + i < damaged.size(); ++i)
+          damaged[at + i] = static_cast<char>(rng());
         damaged.resize(std::max(at + 16, damaged.size() - rng() % 40));
       }
       INFO("journal of " << records << " records, case " << k);
@@ -436,12 +451,13 @@ TEST_CASE("corruption at random offsets: no wrong record, no intact record lost"
   CHECK(cases == 1200);
   CHECK(exact_right == exact_claims);
   // The figures docs/reliability.md quotes.
-  std::printf("corruption cases: %zu; records in the journals: %zu; records holding a changed byte: %zu; "
-              "records lost: %zu (every other record read back byte for byte); exact record counts "
-              "claimed for damaged stretches in the middle: %zu, right: %zu; estimated: %zu, equal "
-              "to the truth: %zu\n",
-              cases, total_frames, damaged_frames, lost, exact_claims, exact_right, estimates,
-              estimates_right);
+  std::printf(
+      "corruption cases: %zu; records in the journals: %zu; records holding a changed byte: %zu; "
+      "records lost: %zu (every other record read back byte for byte); exact record counts "
+      "claimed for damaged stretches in the middle: %zu, right: %zu; estimated: %zu, equal "
+      "to the truth: %zu\n",
+      cases, total_frames, damaged_frames, lost, exact_claims, exact_right, estimates,
+      estimates_right);
 }
 
 TEST_CASE("a second writer is refused while the first holds the lock", "[journal]") {

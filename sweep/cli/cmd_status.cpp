@@ -106,16 +106,20 @@ void add_status_command(CLI::App& app, Context& ctx) {
         j.value("total", r.total).value("done", r.done).value("failed", r.failed);
         j.value("in_flight", r.in_flight).value("rate", r.rate);
         if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
-        j.value("runs", static_cast<std::uint64_t>(r.runs)).value("damaged_tail", r.damage.torn_tail());
+        j.value("runs", static_cast<std::uint64_t>(r.runs))
+            .value("damaged_tail", r.damage.torn_tail());
         j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
         j.value("records", static_cast<std::uint64_t>(r.damage.records));
         j.value("records_after_damage", static_cast<std::uint64_t>(r.damage.records_after_damage));
-        j.value("records_lost", r.damage.frames_lost()).value("records_lost_exact", r.damage.frames_lost_exact());
+        j.value("records_lost", r.damage.frames_lost())
+            .value("records_lost_exact", r.damage.frames_lost_exact());
         j.begin_array("ranges");
         for (const auto& d : r.damage.damage) {
           j.begin_object().value("begin", d.begin).value("end", d.end).value("bytes", d.bytes());
           j.value("records", d.frames).value("records_exact", d.frames_exact);
-          j.value("torn_tail", d.end == r.damage.file_bytes).value("problem", d.problem).end_object();
+          j.value("torn_tail", d.end == r.damage.file_bytes)
+              .value("problem", d.problem)
+              .end_object();
         }
         j.end_array().end_object();
         j.begin_array("failures");

@@ -11,8 +11,9 @@
 namespace emsweep::cli {
 
 void add_verify_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "verify", "Check a results file against its journal (checksums, points, values, config); changes nothing");
+  auto* cmd = app.add_subcommand("verify",
+                                 "Check a results file against its journal (checksums, points, "
+                                 "values, config); changes nothing");
   struct Options {
     std::string file;
     bool json = false;
@@ -29,29 +30,42 @@ void add_verify_command(CLI::App& app, Context& ctx) {
       if (opt->json) {
         JsonWriter j;
         j.begin_object().value("file", r.file).value("journal", r.journal).value("ok", r.ok());
-        j.value("exit_code", code).value("running", r.running).value("journal_bytes", r.journal_bytes);
+        j.value("exit_code", code)
+            .value("running", r.running)
+            .value("journal_bytes", r.journal_bytes);
         j.value("records", r.records).value("runs", r.runs).value("config_hash", r.config_hash);
         j.value("grid_points", r.grid_points).value("journal_points", r.journal_points);
-        j.value("done", r.done).value("failed", r.failed).value("rows", r.rows).value("curve_rows", r.curve_rows);
+        j.value("done", r.done)
+            .value("failed", r.failed)
+            .value("rows", r.rows)
+            .value("curve_rows", r.curve_rows);
         j.begin_array("problems");
-        for (const auto& p : r.problems) j.begin_object().value("check", p.check).value("message", p.message).end_object();
+        for (const auto& p : r.problems)
+          j.begin_object().value("check", p.check).value("message", p.message).end_object();
         j.end_array().begin_array("notes");
         for (const auto& n : r.notes) j.value("", n);
         j.end_array();
-        if (r.ok()) j.null("hint"); else j.value("hint", r.hint);
+        if (r.ok())
+          j.null("hint");
+        else
+          j.value("hint", r.hint);
         j.end_object();
         fmt::print("{}\n", j.str());
         return code;
       }
-      fmt::print("verify   {} against {}{}\n", r.file, r.journal, r.running ? " (a run is writing it)" : "");
-      fmt::print("journal  {} bytes, {} intact records, {} run{}, config {}\n", r.journal_bytes, r.records, r.runs,
-                 r.runs == 1 ? "" : "s", r.config_hash.substr(0, 12));
-      fmt::print("points   {} of {} recorded in the journal ({} done, {} failed); the view has {} rows, {} curve rows\n",
-                 r.journal_points, r.grid_points, r.done, r.failed, r.rows, r.curve_rows);
+      fmt::print("verify   {} against {}{}\n", r.file, r.journal,
+                 r.running ? " (a run is writing it)" : "");
+      fmt::print("journal  {} bytes, {} intact records, {} run{}, config {}\n", r.journal_bytes,
+                 r.records, r.runs, r.runs == 1 ? "" : "s", r.config_hash.substr(0, 12));
+      fmt::print(
+          "points   {} of {} recorded in the journal ({} done, {} failed); the view has {} rows, "
+          "{} curve rows\n",
+          r.journal_points, r.grid_points, r.done, r.failed, r.rows, r.curve_rows);
       for (const auto& n : r.notes) fmt::print("note     {}\n", n);
       for (const auto& p : r.problems) fmt::print("PROBLEM  [{}] {}\n", p.check, p.message);
       if (r.ok()) {
-        fmt::print("OK: every record's checksum holds and the view agrees with the journal bit for bit\n");
+        fmt::print(
+            "OK: every record's checksum holds and the view agrees with the journal bit for bit\n");
       } else {
         fmt::print("FAILED: {} problem{} (exit status {})\n  hint: {}\n", r.problems.size(),
                    r.problems.size() == 1 ? "" : "s", code, r.hint);

@@ -59,7 +59,8 @@ emsweep::JournalScan scan_and_replay(std::string bytes) {
     if (r < scan.records.size() && scan.records[r].offset == pos) {
       pos += scan.records[r++].frame_bytes();
     } else if (d < scan.damage.size() && scan.damage[d].begin == pos) {
-      if (scan.damage[d].end <= pos || scan.damage[d].next_record != r) property_failed("bad damage stretch");
+      if (scan.damage[d].end <= pos || scan.damage[d].next_record != r)
+        property_failed("bad damage stretch");
       pos = scan.damage[d++].end;
     } else {
       property_failed("records and damaged stretches do not tile the file");
@@ -115,7 +116,9 @@ void damage_real_journal(std::string_view data) {
     const auto b = [&](std::size_t k) { return static_cast<std::uint8_t>(data[i + k]); };
     const std::uint64_t index = b(1) | (static_cast<std::uint64_t>(b(2)) << 8);
     switch (b(0) % 4) {
-      case 0: add(emsweep::RecordType::kDispatch, encode(emsweep::WorkItem{index, 1u + b(3) % 4})); break;
+      case 0:
+        add(emsweep::RecordType::kDispatch, encode(emsweep::WorkItem{index, 1u + b(3) % 4}));
+        break;
       case 1: {
         emsweep::PointRecord r;
         r.index = index;
@@ -126,8 +129,13 @@ void damage_real_journal(std::string_view data) {
         add(emsweep::RecordType::kResult, encode(r));
         break;
       }
-      case 2: add(emsweep::RecordType::kAttemptFailed, encode(emsweep::AttemptFailure{index, 1, 2, "probe: flaky"})); break;
-      default: add(emsweep::RecordType::kReleased, encode(emsweep::WorkItem{index, 1})); break;
+      case 2:
+        add(emsweep::RecordType::kAttemptFailed,
+            encode(emsweep::AttemptFailure{index, 1, 2, "probe: flaky"}));
+        break;
+      default:
+        add(emsweep::RecordType::kReleased, encode(emsweep::WorkItem{index, 1}));
+        break;
     }
   }
   const std::string original = journal;
@@ -142,7 +150,8 @@ void damage_real_journal(std::string_view data) {
                               : static_cast<char>(splitmix(seed));
     }
   }
-  if ((plan >> 3) % 2 == 1) journal.resize(journal.size() - splitmix(seed) % std::min<std::size_t>(body, 64));
+  if ((plan >> 3) % 2 == 1)
+    journal.resize(journal.size() - splitmix(seed) % std::min<std::size_t>(body, 64));
   const emsweep::JournalScan scan = scan_and_replay(journal);
   std::vector<bool> touched(frames.size(), false);
   for (std::size_t f = 0; f < frames.size(); ++f) {
@@ -158,7 +167,8 @@ void damage_real_journal(std::string_view data) {
     }
     if (f == frames.size() || frames[f].first != rec.offset ||
         frames[f].second - frames[f].first != rec.frame_bytes() ||
-        original.compare(rec.offset, rec.frame_bytes(), journal, rec.offset, rec.frame_bytes()) != 0) {
+        original.compare(rec.offset, rec.frame_bytes(), journal, rec.offset, rec.frame_bytes()) !=
+            0) {
       property_failed("a record was read that the journal did not hold");
     }
     ++f;
