@@ -124,11 +124,17 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
   for (const auto& given : o.inputs) {
     inputs.push_back(open_input(given));
     const Input& in = inputs.back();
-    if (in.scan.damaged()) {
+    if (in.scan.middle_damage() > 0) {
+      const JournalRecovery d = describe_damage(in.scan, in.journal);
       report.warnings.push_back(fmt::format(
-          "{}: the journal's last {} bytes are damaged ({}); merged the intact records before "
-          "them",
-          in.name, in.scan.file_bytes - in.scan.valid_bytes, in.scan.tail_problem));
+          "{}: its journal is damaged in the middle ({}); merged its {} intact records, {} of "
+          "them after the damage; check it with `emsweep verify {}`",
+          in.name, damage_ranges_text(d), d.records, d.records_after_damage, in.name));
+    } else if (in.scan.torn_tail()) {
+      report.warnings.push_back(fmt::format(
+          "{}: the journal's last {} bytes are a torn record ({}); merged the intact records "
+          "before them",
+          in.name, in.scan.damage.back().bytes(), in.scan.tail_problem));
     }
     if (journal_is_locked(in.journal)) {
       report.warnings.push_back(in.name +

@@ -240,10 +240,26 @@ int run(int argc, char** argv, const Options& opt) {
     }
     return static_cast<int>(e.exit_code());
   }
+  const std::uint64_t recorded = store->ledger().done.size() + store->ledger().failed.size();
+  const JournalRecovery& repaired = store->recovery();
+  if (repaired.middle_damage() > 0) {
+    // Loud even with --quiet: completed work was lost and runs again.
+    std::uint64_t total = grid.size();
+    if (!rc.shard.empty()) {
+      total = 0;
+      for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+        total += grid.in_shard(i, shard) ? 1 : 0;
+      }
+    }
+    for (const auto& line : recovery_messages(repaired, total > recorded ? total - recorded : 0)) {
+      fmt::print(stderr, "[emsweep] WARNING: {}\n", line);
+    }
+  } else if (repaired.torn_tail() && !opt.quiet) {
+    fmt::print(stderr, "[emsweep] {}\n", recovery_messages(repaired, std::nullopt).front());
+  }
   if (!opt.quiet) {
-    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n", spec.name,
-               grid.size(), store->ledger().done.size() + store->ledger().failed.size(), size,
-               size == 1 ? "" : "s", spec.output);
+    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n",
+               spec.name, grid.size(), recorded, size, size == 1 ? "" : "s", spec.output);
   }
 
   RunOutcome outcome;

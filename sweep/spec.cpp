@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -135,14 +136,40 @@ std::optional<bool> parse_bool(const std::string& s) {
   return std::nullopt;
 }
 
+// An integer bound as digits ("10000000", never "1e+07").
+std::string integer_text(double v) {
+  if (v >= 9.2e18) return std::to_string(std::numeric_limits<std::int64_t>::max());
+  if (v <= -9.2e18) return std::to_string(std::numeric_limits<std::int64_t>::min());
+  return std::to_string(static_cast<std::int64_t>(v));
+}
+
+// The values a setting accepts, as an error message names them: always the real range. An
+// integer without a bound of its own is bounded by int64; a number by the finite doubles.
 std::string range_phrase(const SettingSpec& s) {
-  std::string what = s.type == ValueType::kInteger ? "an integer" : "a number";
-  if (s.min && s.max) {
-    return what + " in [" + format_double(*s.min) + ", " + format_double(*s.max) + "]";
+  if (s.type == ValueType::kInteger) {
+    const double lo = s.min ? *s.min + (s.min_exclusive ? 1 : 0) : -9.3e18;
+    const double hi = s.max ? *s.max : 9.3e18;
+    return "an integer in [" + integer_text(lo) + ", " + integer_text(hi) + "]";
   }
-  if (s.min) return what + (s.min_exclusive ? " > " : " >= ") + format_double(*s.min);
-  if (s.max) return what + " <= " + format_double(*s.max);
-  return what;
+  if (s.min && s.max) {
+    return std::string("a number in ") + (s.min_exclusive ? "(" : "[") + format_double(*s.min) +
+           ", " + format_double(*s.max) + "]";
+  }
+  if (s.min)
+    return std::string("a finite number") + (s.min_exclusive ? " > " : " >= ") +
+           format_double(*s.min);
+  if (s.max) return "a finite number <= " + format_double(*s.max);
+  return "a finite number";
+}
+
+// Why `text` is not an integer: out of int64's range (or written with an exponent past 9e15,
+// which parse_integer refuses as inexact), or not an integer at all.
+std::string integer_problem(const std::string& text, const std::string& range) {
+  if (auto d = parse_number(text); d && std::floor(*d) == *d) {
+    return "expected " + range + ", got " + text +
+           (std::fabs(*d) < 9.2e18 ? " (write integers of 9e15 or more in plain digits)" : "");
+  }
+  return "expected an integer, got '" + text + "'";
 }
 
 bool in_range(const SettingSpec& s, double v) {
@@ -187,7 +214,7 @@ std::optional<Value> check_value(Checker& c, const YAML::Node& node, const std::
     case ValueType::kInteger: {
       auto v = parse_integer(text);
       if (!v) {
-        c.error(node, key, "expected an integer, got '" + text + "'");
+        c.error(node, key, integer_problem(text, range_phrase(s)));
         return std::nullopt;
       }
       if (!in_range(s, static_cast<double>(*v))) {
@@ -262,9 +289,9 @@ bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double
     ok = false;
   }
   if (!vn || *vn < 1 || *vn > kMaxAxisValues) {
-    c.error(n[2], key + "[2]",
-            "expected a count between 1 and " + std::to_string(kMaxAxisValues) + ", got " +
-                node_kind(n[2]));
+    c.error(
+        n[2], key + "[2]",
+        "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " + node_kind(n[2]));
     ok = false;
   }
   if (!ok) return false;
@@ -299,7 +326,9 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       return std::nullopt;
     }
     if (static_cast<std::int64_t>(node.size()) > kMaxAxisValues) {
-      c.error(node, key, "a list of more than " + std::to_string(kMaxAxisValues) + " values");
+      c.error(node, key,
+              "a list of " + std::to_string(node.size()) + " values; an axis takes at most " +
+                  std::to_string(kMaxAxisValues));
       return std::nullopt;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
@@ -349,13 +378,18 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
                    });
       if (!plain) {
-        c.error(node, key, "a replicates axis name must be letters, digits or '_' (at most 64)",
+        c.error(node, key,
+                "a replicates axis name must be 1 to 64 letters, digits or '_'" +
+                    (name.size() > 64 ? ", got " + std::to_string(name.size()) + " characters"
+                                      : std::string()),
                 "write e.g. seed: {replicates: 3}");
         return std::nullopt;
       }
       auto n = body.IsScalar() ? parse_integer(body.Scalar()) : std::nullopt;
       if (!n || *n < 1 || *n > kMaxAxisValues) {
-        c.error(body, key + ".replicates", "expected a count >= 1, got " + node_kind(body));
+        c.error(body, key + ".replicates",
+                "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " +
+                    node_kind(body));
         return std::nullopt;
       }
       axis.is_replicate = true;
@@ -384,8 +418,10 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
         if (axis.form == "logspace") {
           x = std::pow(10.0, x);
           if (!std::isfinite(x) || x == 0.0) {
-            c.error(body, key + ".logspace", "10^" + format_double(a + (b - a) * t) +
-                                                 " is out of the range of a double");
+            c.error(body, key + ".logspace",
+                    "10^" + format_double(a + (b - a) * t) +
+                        " is out of the range of a double (logspace "
+                        "exponents go from -323 to 308)");
             return std::nullopt;
           }
         }
@@ -402,7 +438,10 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
         auto v = body[i].IsScalar() ? parse_integer(body[i].Scalar()) : std::nullopt;
         if (!v) {
           c.error(body[i], key + ".range[" + std::to_string(i) + "]",
-                  "expected an integer, got " + node_kind(body[i]));
+                  body[i].IsScalar() ? integer_problem(body[i].Scalar(),
+                                                       "an integer in [" + integer_text(-9.3e18) +
+                                                           ", " + integer_text(9.3e18) + "]")
+                                     : "expected an integer, got " + node_kind(body[i]));
           return std::nullopt;
         }
         r[i] = *v;
@@ -414,8 +453,9 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
       long double span = static_cast<long double>(r[1]) - static_cast<long double>(r[0]);
       long double count = std::ceil(span / static_cast<long double>(r[2]));
       if (count > kMaxAxisValues) {
-        c.error(body, key + ".range", "the range has more than " +
-                                          std::to_string(kMaxAxisValues) + " values");
+        c.error(body, key + ".range",
+                "the range gives " + format_double(static_cast<double>(count)) +
+                    " values; an axis takes at most " + std::to_string(kMaxAxisValues));
         return std::nullopt;
       }
       for (std::int64_t x = r[0]; r[2] > 0 ? x < r[1] : x > r[1]; x += r[2]) {
@@ -529,11 +569,13 @@ void read_field(Checker& c, const YAML::Node& parent, const std::string& prefix,
   }
 }
 
-SettingSpec number_spec(double min, bool exclusive = false) {
+SettingSpec number_spec(double min, bool exclusive = false,
+                        std::optional<double> max = std::nullopt) {
   SettingSpec s;
   s.type = ValueType::kNumber;
   s.min = min;
   s.min_exclusive = exclusive;
+  s.max = max;
   return s;
 }
 SettingSpec integer_spec(double min, std::optional<double> max = std::nullopt) {
@@ -1109,8 +1151,10 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   Checker c(source, parsed_overrides);
 
   if (text.size() > kMaxInputBytes) {
-    c.error_at(YAML::Mark::null_mark(), "", "the config is larger than 1 MiB",
-               "a sweep spec is a few lines; generate large value lists with linspace/range");
+    c.error_at(
+        YAML::Mark::null_mark(), "",
+        "the config is larger than 1 MiB (at most " + std::to_string(kMaxInputBytes) + " bytes)",
+        "a sweep spec is a few lines; generate large value lists with linspace/range");
     result.errors = std::move(c.errors());
     return result;
   }
@@ -1192,7 +1236,11 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
                            ch == '_' || ch == '.';
                   });
       if (!good) {
-        c.error(n, "sweep.name", "expected letters, digits, '-', '_' or '.' (at most 100)",
+        c.error(n, "sweep.name",
+                "expected 1 to 100 letters, digits, '-', '_' or '.'" +
+                    (spec.name.size() > 100
+                         ? ", got " + std::to_string(spec.name.size()) + " characters"
+                         : std::string()),
                 "the name appears in file names and job names");
       }
     }
@@ -1234,7 +1282,9 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       check_keys(c, run, "run", kRunKeys);
       read_field(c, run, "run", "max_retries", integer_spec(0, 1000), spec.run.max_retries);
       read_field(c, run, "run", "fail_fast", typed_spec(ValueType::kBool), spec.run.fail_fast);
-      read_field(c, run, "run", "grace_seconds", number_spec(0), spec.run.grace_seconds);
+      // A grace period becomes a steady-clock deadline in nanoseconds: 1e9 s (31 years) fits.
+      read_field(c, run, "run", "grace_seconds", number_spec(0, false, 1e9),
+                 spec.run.grace_seconds);
       read_field(c, run, "run", "log_seconds", number_spec(0, true), spec.run.log_seconds);
       read_field(c, run, "run", "flush_seconds", number_spec(0, true), spec.run.flush_seconds);
       read_field(c, run, "run", "batch", integer_spec(0, 1'000'000), spec.run.batch);

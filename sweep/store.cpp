@@ -22,11 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 2;
-constexpr std::size_t kHostBytes = 64;
-constexpr std::size_t kErrorBytes = 512;
-constexpr std::size_t kCurveNameBytes = 32;
-constexpr std::size_t kCommandBytes = 1024;
+constexpr std::int64_t kSchemaVersion = kResultsSchemaVersion;
+constexpr std::size_t kHostBytes = kViewHostBytes;
+constexpr std::size_t kErrorBytes = kViewErrorBytes;
+constexpr std::size_t kCurveNameBytes = kViewCurveNameBytes;
+constexpr std::size_t kCommandBytes = kViewCommandBytes;
 constexpr std::size_t kOutcomeBytes = 16;
 constexpr std::size_t kProvenanceBytes = 256;
 constexpr std::size_t kWorkdirBytes = 1024;
@@ -286,6 +286,51 @@ Ledger replay(const JournalScan& scan) {
 }
 
 std::string journal_path(const std::string& h5_path) { return h5_path + ".journal"; }
+
+std::vector<std::string> recovery_messages(const JournalRecovery& r,
+                                           std::optional<std::uint64_t> to_go) {
+  std::vector<std::string> out;
+  if (!r.damaged()) return out;
+  const bool repaired = !r.saved_to.empty();
+  if (r.middle_damage() == 0) {
+    const JournalDamage& t = r.damage.back();
+    out.push_back("the journal " + r.path + " ends in a torn record (" + std::to_string(t.bytes()) +
+                  " bytes from byte " + std::to_string(t.begin) + "; normal after a crash): " +
+                  (repaired ? "cut off, its bytes saved to " + r.saved_to
+                            : "the next run cuts it off and saves its bytes"));
+    return out;
+  }
+  const std::uint64_t lost = r.frames_lost() - (r.torn_tail() ? r.damage.back().frames : 0);
+  bool exact = true;
+  for (std::size_t i = 0; i < r.middle_damage(); ++i) exact = exact && r.damage[i].frames_exact;
+  out.push_back("the journal " + r.path + " is DAMAGED in the middle (not a crash: the file was " +
+                "changed on disk or in a copy): " + damage_ranges_text(r) +
+                " hold no intact record");
+  out.push_back(std::to_string(r.records_after_damage) +
+                " intact records after the damage are kept (" + std::to_string(r.records) +
+                " in all, each with a valid CRC-32C); " + (exact ? "" : "about ") +
+                std::to_string(lost) + (lost == 1 ? " record was" : " records were") + " lost" +
+                (to_go ? "; " + std::to_string(*to_go) +
+                             (*to_go == 1 ? " point has" : " points have") +
+                             " no final record and run" + (*to_go == 1 ? "s" : "") +
+                             " again when the sweep resumes"
+                       : std::string()));
+  if (r.torn_tail()) {
+    out.push_back("it also ends in a torn record (" + std::to_string(r.damage.back().bytes()) +
+                  " bytes from byte " + std::to_string(r.damage.back().begin) + ")");
+  }
+  if (repaired) {
+    out.push_back(
+        "the journal now holds exactly its intact records; the damaged original is kept as " +
+        r.saved_to + " (byte offsets above are of that file)");
+  } else {
+    out.push_back(
+        "the next `emsweep run` or `emsweep repair` rewrites the journal without the damaged bytes "
+        "and keeps the original as " +
+        r.path + ".damaged-TIME");
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The HDF5 view
@@ -830,6 +875,12 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
       ParseResult old = parse_spec(last.config_yaml, jpath + " (recorded config)", {}, registry);
       if (!old.spec) throw StoreError("cannot read the config recorded in " + jpath + ": " + old.errors[0].format());
       translate_journal(jpath, scan, *old.spec, spec, grid);
+      if (scan.damaged()) {
+        // The translated journal holds only the intact records; the original is the backup.
+        recovery_ = describe_damage(scan, jpath);
+        recovery_.saved_to = jpath + ".pre-extend";
+        recovery_.rewritten = true;
+      }
     }
     if (last.shard != options.shard) {
       throw StoreError("cannot resume " + path_ + ": it holds shard '" + last.shard + "', this run is shard '" +
@@ -840,8 +891,10 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
   } else {
     journal_ = std::make_unique<JournalWriter>(jpath, true);
   }
-  // Holding the lock now: recover a torn tail, then add this run's header.
-  JournalScan scan = recover_journal(jpath);
+  // Holding the lock now: repair a torn tail or damage, then add this run's header.
+  JournalRecovery found;
+  JournalScan scan = journal_->recover(found);
+  if (found.damaged() || !recovery_.damaged()) recovery_ = found;
   JournalHeader header;
   header.config_yaml = spec.resolved_yaml();
   header.config_hash = spec.hash();
@@ -902,21 +955,28 @@ void Store::commit() { journal_->commit(); }
 
 void Store::commit_in_background() { journal_->commit_in_background(); }
 
-void Store::flush_view() { view_->flush(); }
+void Store::flush_view() {
+  // Records reach the journal file first: a reader never sees a row whose record it cannot read.
+  journal_->write_out();
+  view_->flush();
+}
 
 void Store::close() {
   if (journal_) journal_->commit();
   if (view_) view_->close();
 }
 
-std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry) {
+std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry,
+                           JournalRecovery* recovery) {
   const std::string jpath = journal_path(h5_path);
   if (!fs::exists(jpath)) {
     throw StoreError("there is no journal " + jpath + " to rebuild " + h5_path + " from",
                      "emsweep rebuilds results files from their journal; without it, the .h5 is all there is");
   }
   JournalWriter lock(jpath, false);  // holds the writer lock while repairing
-  JournalScan scan = recover_journal(jpath);
+  JournalRecovery found;
+  JournalScan scan = lock.recover(found);
+  if (recovery != nullptr) *recovery = found;
   Ledger ledger = replay(scan);
   if (ledger.headers.empty()) throw StoreError(jpath + " holds no sweep header");
   const JournalHeader& last = ledger.headers.back();

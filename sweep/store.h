@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +15,14 @@
 #include "wire.h"
 
 namespace emsweep {
+
+// The HDF5 view's layout version and fixed string widths (bytes, with the terminating NUL), for
+// readers that check it (`emsweep verify`); the layout itself is defined in store.cpp.
+inline constexpr std::int64_t kResultsSchemaVersion = 2;
+inline constexpr std::size_t kViewHostBytes = 64;       // /points.host, /runs.host
+inline constexpr std::size_t kViewErrorBytes = 512;     // /points.error
+inline constexpr std::size_t kViewCurveNameBytes = 32;  // /curves.curve
+inline constexpr std::size_t kViewCommandBytes = 1024;  // /runs.command_line
 
 // A set of grid indices, stored as 64Ki-bit pages allocated on demand, so memory follows
 // the completed points rather than the size of the grid.
@@ -96,9 +105,19 @@ class ResultsView {
   std::unique_ptr<Impl> impl_;
 };
 
-// Rebuilds the HDF5 view of `h5_path` from its journal without running anything (`repair`);
-// returns the number of points it holds. `registry` parses the journal's config.
-std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry);
+// Rebuilds the HDF5 view of `h5_path` from its journal without running anything (`repair`),
+// repairing the journal first; returns the number of points it holds. `registry` parses the
+// journal's config; `recovery`, when given, receives what the journal repair found and did.
+std::uint64_t rebuild_view(const std::string& h5_path, const TaskRegistry& registry,
+                           JournalRecovery* recovery = nullptr);
+
+// Lines that say what a journal's damage means: a torn tail (one line, normal after a crash) or
+// damage in the middle (the byte ranges, records kept after it, records lost, where the damaged
+// bytes were saved, or will be when nothing was repaired yet). `to_go`: the points without a
+// final record now, which the next run runs (left out when not known). Empty when the journal
+// was intact.
+[[nodiscard]] std::vector<std::string> recovery_messages(const JournalRecovery& r,
+                                                         std::optional<std::uint64_t> to_go);
 
 // The journal path of a results file.
 [[nodiscard]] std::string journal_path(const std::string& h5_path);
@@ -112,6 +131,8 @@ class Store {
         const RunProvenance& run, const TaskRegistry& registry);
   ~Store();
 
+  // What opening found wrong with the journal and did about it.
+  [[nodiscard]] const JournalRecovery& recovery() const { return recovery_; }
   // The replayed journal: done/failed points and attempts of unfinished ones.
   [[nodiscard]] const Ledger& ledger() const { return ledger_; }
   // Journals that a point is being sent to a worker. The record reaches the kernel at the next
@@ -134,7 +155,8 @@ class Store {
   void commit_in_background();
   // Records written since the last commit.
   [[nodiscard]] std::size_t uncommitted() const { return journal_->uncommitted(); }
-  // Appends queued rows to the HDF5 view.
+  // Hands the journal's records to the kernel, then appends queued rows to the HDF5 view (so a
+  // reader of both, `verify`, never finds a row without its record).
   void flush_view();
   // Rows queued for the view since its last flush.
   [[nodiscard]] std::size_t view_rows_buffered() const { return view_->buffered(); }
@@ -147,6 +169,7 @@ class Store {
   std::unique_ptr<JournalWriter> journal_;
   std::unique_ptr<ResultsView> view_;
   Ledger ledger_;
+  JournalRecovery recovery_;
 };
 
 }  // namespace emsweep

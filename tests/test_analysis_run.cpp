@@ -1,7 +1,8 @@
 // emsweep::analysis on real results files from `emsweep run` (task kind probe: f = x^2 +
 // sin(y) + kl_weight + gate_noise + domain_mix + u, u uniform per replicate, g = sqrt(x)),
-// checked against hand computation; reading a file while `emsweep run` writes it; and
-// `emsweep merge` (shards, overlap, retried failures, conflicting duplicates, foreign files).
+// checked against hand computation; reading a file while `emsweep run` writes it;
+// `emsweep merge` (shards, overlap, retried failures, conflicting duplicates, foreign files); and
+// `emsweep verify` on real files and on journals changed behind the view's back.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -26,6 +28,7 @@
 #include "select.h"
 #include "store.h"
 #include "summary.h"
+#include "verify.h"
 #include "wire.h"
 
 extern char** environ;
@@ -403,5 +406,116 @@ TEST_CASE("merge: shards, overlap, retried failures, conflicts and foreign files
     CHECK(run_emsweep("merge " + dir + "/bad.h5 " + dir + "/s0.h5 " + other + "/probe.h5", dir) ==
           5);
     CHECK_THAT(slurp(dir + "/emsweep.log"), Contains("they are different sweeps"));
+  }
+}
+
+namespace {
+
+// The problems of `r` whose check is `check`, joined.
+std::string problems_of(const VerifyReport& r, const std::string& check) {
+  std::string out;
+  for (const auto& p : r.problems) {
+    if (p.check == check) out += p.message + "\n";
+  }
+  return out;
+}
+
+// Rewrites the journal of `h5` with `change` applied to its records (a journal changed behind
+// the view's back: the view is left as it was).
+void rewrite_journal(const std::string& h5,
+                     const std::function<void(JournalWriter&, const JournalRecord&)>& change) {
+  const std::string j = journal_path(h5);
+  JournalScan scan = read_journal(j);
+  fs::remove(j + ".new");
+  {
+    JournalWriter out(j + ".new", true);
+    for (const auto& rec : scan.records) change(out, rec);
+  }
+  fs::rename(j + ".new", j);
+}
+
+}  // namespace
+
+TEST_CASE("verify: real files agree; every kind of disagreement is found",
+          "[analysis][run][verify]") {
+  const std::string dir = scratch("verify");
+  const std::string cfg = probe_config(dir);
+  REQUIRE(run_emsweep("run " + cfg + " --output " + dir + "/p.h5", dir) == 4);  // x = -1 fails
+  REQUIRE(run_emsweep("run " + cfg + " --shard 1/2 --output " + dir + "/s1.h5", dir) == 4);
+  const TaskRegistry reg = registry();
+
+  VerifyReport ok = verify_results(dir + "/p.h5", reg);
+  INFO(problems_of(ok, "journal") << problems_of(ok, "rows") << problems_of(ok, "values"));
+  CHECK(ok.ok());
+  CHECK(ok.journal_points == 18);
+  CHECK(ok.done == 12);
+  CHECK(ok.failed == 6);
+  CHECK(ok.rows == 18);
+  CHECK(ok.curve_rows == 12 * 4);
+  CHECK_FALSE(ok.running);
+  const VerifyReport shard = verify_results(dir + "/s1.h5", reg);
+  CHECK(shard.ok());
+  CHECK(shard.grid_points == shard.journal_points);
+
+  const std::string d = scratch("verify-changed");
+  for (const char* f : {"p.h5", "p.h5.journal"}) fs::copy_file(dir + "/" + f, d + "/" + f);
+  const std::string h5 = d + "/p.h5";
+  const std::string before = slurp(h5) + slurp(journal_path(h5));
+
+  SECTION("a newer record with another metric and curve: values and curves differ") {
+    rewrite_journal(h5, [](JournalWriter& out, const JournalRecord& rec) {
+      out.append(rec.type, rec.payload);
+      if (rec.type != RecordType::kResult) return;
+      auto r = decode_point_record(rec.payload);
+      if (r->status != PointStatus::kDone || r->index != 17) return;
+      r->metrics[0] = std::nextafter(r->metrics[0], 1e300);
+      r->curves[0].y[2] = -1;
+      out.append(RecordType::kResult, encode(*r));
+    });
+    const VerifyReport v = verify_results(h5, reg);
+    CHECK_FALSE(v.ok());
+    CHECK_THAT(problems_of(v, "values"),
+               Contains("values of /points that differ from the journal: 1") && Contains("(#17 ") &&
+                   Contains(": f: view"));
+    CHECK_THAT(problems_of(v, "curves"), Contains("curve row"));
+    CHECK(v.problems.size() == 2);
+  }
+  SECTION("a result record dropped: its row is an orphan") {
+    bool dropped = false;
+    rewrite_journal(h5, [&](JournalWriter& out, const JournalRecord& rec) {
+      if (!dropped && rec.type == RecordType::kResult &&
+          decode_point_record(rec.payload)->curves.size() == 1) {
+        dropped = true;
+        return;
+      }
+      out.append(rec.type, rec.payload);
+    });
+    const VerifyReport v = verify_results(h5, reg);
+    CHECK(v.journal_points == 17);
+    CHECK_THAT(problems_of(v, "rows"),
+               Contains("rows of /points with no final record in the journal: 1"));
+    CHECK_THAT(problems_of(v, "curves"), Contains("curve rows in the view but no final record"));
+  }
+  SECTION("a header of another sweep: the config hash differs") {
+    rewrite_journal(h5, [](JournalWriter& out, const JournalRecord& rec) {
+      if (rec.type != RecordType::kHeader) return out.append(rec.type, rec.payload);
+      auto hd = decode_journal_header(rec.payload);
+      hd->config_hash = std::string(64, 'f');
+      out.append(rec.type, encode(*hd));
+    });
+    const VerifyReport v = verify_results(h5, reg);
+    CHECK_THAT(problems_of(v, "config"),
+               Contains("attribute config_hash is") && Contains("ffffffff"));
+  }
+  SECTION("the journal missing, then the view missing") {
+    fs::rename(journal_path(h5), d + "/elsewhere");
+    VerifyReport v = verify_results(h5, reg);
+    CHECK_THAT(problems_of(v, "journal"), Contains("there is no journal"));
+    fs::rename(d + "/elsewhere", journal_path(h5));
+    fs::rename(h5, d + "/elsewhere.h5");
+    v = verify_results(h5, reg);
+    CHECK_THAT(problems_of(v, "view"), Contains("there is no results file"));
+    fs::rename(d + "/elsewhere.h5", h5);
+    CHECK(slurp(h5) + slurp(journal_path(h5)) == before);  // verify changed nothing
   }
 }

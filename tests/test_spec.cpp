@@ -192,7 +192,7 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
       {"missing name", "sweep: {output: a.h5}\ngrid: {x: [1]}\n" + T, 1, "sweep.name", "expected a name"},
       {"bad name chars", "sweep: {name: 'a b/c'}\ngrid: {x: [1]}\n" + T, 1, "sweep.name", "letters, digits"},
       {"unknown sweep key", "sweep: {name: t, outptu: a.h5}\ngrid: {x: [1]}\n" + T, 1, "sweep.outptu", "unknown key", "did you mean 'output'?"},
-      {"negative seed", "sweep: {name: t, seed: -1}\ngrid: {x: [1]}\n" + T, 1, "sweep.seed", ">= 0"},
+      {"negative seed", "sweep: {name: t, seed: -1}\ngrid: {x: [1]}\n" + T, 1, "sweep.seed", "in [0, 9223372036854775807]"},
       {"missing task", S + "grid: {x: [1]}\n", 1, "task", "expected a mapping with kind:"},
       {"unknown kind", S + "grid: {x: [1]}\ntask: {kind: organisn}\n", 3, "task.kind", "unknown task kind 'organisn'", "did you mean 'organism'?"},
       {"unknown task setting", S + "grid: {x: [1]}\ntask: {kind: probe, sleep_mss: 3}\n", 3, "task.sleep_mss", "unknown key", "did you mean 'sleep_ms'?"},
@@ -217,10 +217,10 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
       {"logspace overflow", S + "grid:\n  x: {logspace: [0, 400, 2]}\n" + T, 3, "grid.x.logspace", "out of the range"},
       {"include_zero misuse", S + "grid:\n  x: {linspace: [0, 1, 2], include_zero: true}\n" + T, 3, "grid.x.include_zero", "only goes with logspace"},
       {"range step zero", S + "grid:\n  curve_points: {range: [0, 5, 0]}\n" + T, 3, "grid.curve_points.range", "step must not be 0"},
-      {"range too big", S + "grid:\n  curve_points: {range: [0, 100000000000]}\n" + T, 3, "grid.curve_points.range", "more than"},
+      {"range too big", S + "grid:\n  curve_points: {range: [0, 100000000000]}\n" + T, 3, "grid.curve_points.range", "the range gives 100000000000 values; an axis takes at most 10000000"},
       {"integer axis from linspace", S + "grid:\n  curve_points: {linspace: [0, 1, 3]}\n" + T, 3, "grid.curve_points", "takes integers"},
       {"duplicate values", S + "grid:\n  x: [0.1, 0.10000000000000001]\n" + T, 3, "grid.x", "appears twice"},
-      {"replicates zero", S + "grid:\n  seed: {replicates: 0}\n" + T, 3, "grid.seed.replicates", "expected a count >= 1"},
+      {"replicates zero", S + "grid:\n  seed: {replicates: 0}\n" + T, 3, "grid.seed.replicates", "expected a count in [1, 10000000], got '0'"},
       {"two replicate axes", S + "grid:\n  seed: {replicates: 2}\n  rep: {replicates: 2}\n" + T, 4, "grid.rep", "second replicates axis"},
       {"replicates name not plain", S + "grid:\n  'my seed': {replicates: 2}\n" + T, 3, "grid.my seed", "letters, digits or '_'"},
       {"replicates on a setting", S + "grid:\n  x: {replicates: 2}\n" + T, 3, "grid.x", "replicates need an axis name"},
@@ -234,7 +234,7 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
       {"exclude not a map", S + "grid:\n  x: [1, 2]\nexclude:\n  - 3\n" + T, 5, "exclude[0]", "expected a mapping"},
       {"exclude everything", S + "grid:\n  x: [1]\nexclude:\n  - {x: 1}\n" + T, 5, "exclude", "remove every point"},
       {"run unknown key", S + "grid: {x: [1]}\n" + T + "run: {max_retry: 2}\n", 4, "run.max_retry", "unknown key", "did you mean 'max_retries'?"},
-      {"run negative grace", S + "grid: {x: [1]}\n" + T + "run: {grace_seconds: -5}\n", 4, "run.grace_seconds", ">= 0"},
+      {"run negative grace", S + "grid: {x: [1]}\n" + T + "run: {grace_seconds: -5}\n", 4, "run.grace_seconds", "in [0, 1000000000]"},
       {"run zero log interval", S + "grid: {x: [1]}\n" + T + "run: {log_seconds: 0}\n", 4, "run.log_seconds", "> 0"},
       {"run bool", S + "grid: {x: [1]}\n" + T + "run: {fail_fast: maybe}\n", 4, "run.fail_fast", "expected true or false"},
       {"nan value", S + "grid:\n  x: [.nan]\n" + T, 3, "grid.x[0]", "expected a finite number"},
@@ -259,6 +259,58 @@ TEST_CASE("malformed configs: line, key and message", "[spec][errors]") {
     }
   }
   CHECK(table.size() >= 30);
+}
+
+TEST_CASE("every bound message names the real allowed range", "[spec][errors]") {
+  // Each --set crosses a limit; the message must name the range that holds, not half of it.
+  struct Bound {
+    std::string set, key, message;
+  };
+  const std::vector<Bound> bounds = {
+      {"grid.seed={replicates: 1000000000000}", "grid.seed.replicates",
+       "expected a count in [1, 10000000], got '1000000000000'"},
+      {"grid.seed={replicates: 0}", "grid.seed.replicates", "expected a count in [1, 10000000], got '0'"},
+      {"grid.x={linspace: [0, 1, 20000000]}", "grid.x.linspace[2]", "expected a count in [1, 10000000]"},
+      {"grid.x={logspace: [0, 1, 0]}", "grid.x.logspace[2]", "expected a count in [1, 10000000]"},
+      {"grid.curve_points={range: [0, 100000000000]}", "grid.curve_points.range",
+       "the range gives 100000000000 values; an axis takes at most 10000000"},
+      {"grid.curve_points={range: [0, 1e30]}", "grid.curve_points.range[1]",
+       "expected an integer in [-9223372036854775808, 9223372036854775807], got 1e30"},
+      {"grid.x={logspace: [0, 400, 2]}", "grid.x.logspace", "(logspace exponents go from -323 to 308)"},
+      {"grid.x={logspace: [-400, 0, 2]}", "grid.x.logspace", "(logspace exponents go from -323 to 308)"},
+      {"sweep.seed=-1", "sweep.seed", "expected an integer in [0, 9223372036854775807], got -1"},
+      {"sweep.seed=99999999999999999999", "sweep.seed", "expected an integer in [0, 9223372036854775807]"},
+      {"sweep.seed=1e16", "sweep.seed", "(write integers of 9e15 or more in plain digits)"},
+      {"task.curve_points=1e7", "task.curve_points", "expected an integer in [0, 1000000], got 1e7"},
+      {"task.flaky_attempts=-1", "task.flaky_attempts", "expected an integer in [0, 1000], got -1"},
+      {"task.sleep_ms=4e6", "task.sleep_ms", "expected a number in [0, 3600000], got 4e6"},
+      {"task.kl_weight=-1", "task.kl_weight", "expected a finite number >= 0, got -1"},
+      {"task.kl_weight=1e400", "task.kl_weight", "expected a finite number, got '1e400'"},
+      {"run.max_retries=1001", "run.max_retries", "expected an integer in [0, 1000], got 1001"},
+      {"run.batch=-1", "run.batch", "expected an integer in [0, 1000000], got -1"},
+      {"run.grace_seconds=1e300", "run.grace_seconds", "expected a number in [0, 1000000000], got 1e300"},
+      {"run.log_seconds=0", "run.log_seconds", "expected a finite number > 0, got 0"},
+      {"run.flush_seconds=-2", "run.flush_seconds", "expected a finite number > 0, got -2"},
+      {"sweep.name=" + std::string(101, 'n'), "sweep.name",
+       "expected 1 to 100 letters, digits, '-', '_' or '.', got 101 characters"},
+      {"grid." + std::string(65, 'r') + "={replicates: 2}", "grid." + std::string(65, 'r'),
+       "a replicates axis name must be 1 to 64 letters, digits or '_', got 65 characters"},
+  };
+  for (const auto& b : bounds) {
+    SECTION(b.set) {
+      auto r = parse(kHead + "grid:\n  x: [1, 2]\n", {b.set});
+      REQUIRE_FALSE(r.spec);
+      REQUIRE(r.errors.size() == 1);
+      INFO(r.errors[0].format());
+      CHECK(r.errors[0].key == b.key);
+      CHECK_THAT(r.errors[0].message, Catch::Contains(b.message));
+    }
+  }
+  // The limits hold exactly at the edges named.
+  CHECK(ok(kHead + "grid:\n  x: [1]\n", {"grid.seed={replicates: 1}"}).axes.size() == 2);
+  CHECK(ok(kHead + "grid:\n  x: [1]\n", {"sweep.seed=9223372036854775807"}).seed == 9223372036854775807ULL);
+  CHECK(ok(kHead + "grid:\n  x: [1]\n", {"run.grace_seconds=1e9"}).run.grace_seconds == 1e9);
+  CHECK(ok(kHead + "grid:\n  x: {logspace: [-323, 308, 2]}\n").axes[0].values.size() == 2);
 }
 
 TEST_CASE("the parser survives arbitrary bytes", "[spec][errors]") {

@@ -27,7 +27,7 @@ struct StatusReport {
   double rate = 0;  // points/s over the recent results
   double eta = -1;  // seconds; -1 unknown
   std::size_t runs = 0;
-  bool damaged_tail = false;
+  JournalRecovery damage;  // what is wrong with the journal (status repairs nothing)
   std::vector<PointRecord> failures;
   std::vector<std::string> failure_points;
   std::vector<std::pair<std::uint64_t, std::string>> retrying;
@@ -53,7 +53,7 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
   r.hash = last.config_hash;
   r.shard = last.shard;
   r.runs = ledger.headers.size();
-  r.damaged_tail = scan.damaged();
+  r.damage = describe_damage(scan, jpath);
   r.total = grid.size();
   if (!last.shard.empty()) {
     Shard shard = parse_shard(last.shard);
@@ -126,7 +126,22 @@ void add_status_command(CLI::App& app, Context& ctx) {
         j.value("total", r.total).value("done", r.done).value("failed", r.failed);
         j.value("in_flight", r.in_flight).value("rate", r.rate);
         if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
-        j.value("runs", static_cast<std::uint64_t>(r.runs)).value("damaged_tail", r.damaged_tail);
+        j.value("runs", static_cast<std::uint64_t>(r.runs))
+            .value("damaged_tail", r.damage.torn_tail());
+        j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
+        j.value("records", static_cast<std::uint64_t>(r.damage.records));
+        j.value("records_after_damage", static_cast<std::uint64_t>(r.damage.records_after_damage));
+        j.value("records_lost", r.damage.frames_lost())
+            .value("records_lost_exact", r.damage.frames_lost_exact());
+        j.begin_array("ranges");
+        for (const auto& d : r.damage.damage) {
+          j.begin_object().value("begin", d.begin).value("end", d.end).value("bytes", d.bytes());
+          j.value("records", d.frames).value("records_exact", d.frames_exact);
+          j.value("torn_tail", d.end == r.damage.file_bytes)
+              .value("problem", d.problem)
+              .end_object();
+        }
+        j.end_array().end_object();
         j.begin_array("failures");
         for (std::size_t i = 0; i < r.failures.size(); ++i) {
           const auto& f = r.failures[i];
@@ -154,7 +169,16 @@ void add_status_command(CLI::App& app, Context& ctx) {
       fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
       fmt::print("eta      {}\n", r.eta >= 0 ? human_seconds(r.eta) : "-");
       fmt::print("runs     {}\n", r.runs);
-      if (r.damaged_tail) fmt::print("journal  has a torn tail (a run was killed mid-write); the next run repairs it\n");
+      if (r.damage.middle_damage() > 0) {
+        const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+        const auto lines = recovery_messages(r.damage, to_go);
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+          fmt::print("{} {}\n", i == 0 ? "WARNING " : "        ", lines[i]);
+        }
+      } else if (r.damage.torn_tail() && r.state != "running") {
+        // While a run writes, a partly written last record is normal and says nothing.
+        fmt::print("journal  {}\n", recovery_messages(r.damage, std::nullopt).front());
+      }
       if (!r.failures.empty()) {
         fmt::print("failed points ({} shown of {}):\n", std::min(opt->failures, r.failures.size()), r.failed);
         for (std::size_t i = 0; i < r.failures.size() && i < opt->failures; ++i) {
@@ -186,7 +210,15 @@ void add_status_command(CLI::App& app, Context& ctx) {
   repair->callback([&ctx, file] {
     ctx.action = [&ctx, file] {
       const std::string h5 = results_path(*file);
-      std::uint64_t n = rebuild_view(h5, ctx.registry);
+      JournalRecovery repaired;
+      std::uint64_t n = rebuild_view(h5, ctx.registry, &repaired);
+      if (repaired.damaged()) {
+        const auto lines = recovery_messages(repaired, std::nullopt);
+        const bool middle = repaired.middle_damage() > 0;
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+          fmt::print(stderr, "emsweep: {}{}\n", middle ? "WARNING: " : "", lines[i]);
+        }
+      }
       fmt::print("rebuilt {} from its journal: {} points\n", h5, n);
       return 0;
     };

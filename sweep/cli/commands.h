@@ -22,6 +22,8 @@ struct Context {
 void add_plan_command(CLI::App& app, Context& ctx);
 // `emsweep status` and `emsweep repair`.
 void add_status_command(CLI::App& app, Context& ctx);
+// `emsweep verify`: a results file against its journal, changing nothing.
+void add_verify_command(CLI::App& app, Context& ctx);
 // `emsweep kinds`: task kinds with settings, metrics, curves; and their Markdown tables.
 void add_kinds_command(CLI::App& app, Context& ctx);
 [[nodiscard]] std::string kinds_markdown(const TaskRegistry& registry);

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   cli::add_merge_command(app, ctx);
   cli::add_slurm_command(app, ctx);
   cli::add_status_command(app, ctx);
+  cli::add_verify_command(app, ctx);
   cli::add_kinds_command(app, ctx);
   try {
     app.parse(argc, argv);

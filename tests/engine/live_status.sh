@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `emsweep status` and an h5py SWMR reader follow a sweep while it is being written; a reader
-# without SWMR is refused while the writer holds the file.
+# `emsweep status`, `emsweep verify` and an h5py SWMR reader follow a sweep while it is being
+# written; a reader without SWMR is refused while the writer holds the file.
 source "$(dirname "$0")/common.sh"
 cfg="$EMSWEEP_SRC/configs/probe-quickstart.yaml"
 mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o live.h5 --set task.sleep_ms=40 \
@@ -29,6 +29,7 @@ print(f"SWMR reader: {reads} refreshes, rows grew {rows[0]} -> {rows[-1]}, no er
 PY
 reader=$!
 seen_running=0
+verified_live=0
 last=0
 for _ in $(seq 1 100); do
   sleep 0.25
@@ -36,11 +37,16 @@ for _ in $(seq 1 100); do
   out=$("$EMSWEEP" status live.h5 --json) || die "status failed on a live file"
   read -r state done <<<"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["state"].split()[0], d["done"])' <<<"$out")"
   [ "$state" = running ] && seen_running=$((seen_running + 1))
+  # verify reads the view, then the journal: every row it saw has its record, bit for bit.
+  "$EMSWEEP" verify live.h5 --json > verify.json || die "verify failed on a live file: $(cat verify.json)"
+  grep -q '"running":true' verify.json && verified_live=$((verified_live + 1))
   [ "$done" -ge "$last" ] || die "done went backwards: $last -> $done"
   last=$done
 done
 wait $reader || die "the SWMR reader failed"
 wait $pid
 [ $seen_running -ge 2 ] || die "status saw the sweep running only $seen_running times"
+[ $verified_live -ge 2 ] || die "verify checked the running sweep only $verified_live times"
+"$EMSWEEP" verify live.h5 || die "verify fails on the finished file"
 "$EMSWEEP" status live.h5 | grep -q "finished" || die "status does not say finished"
-echo "live_status.sh: status saw the run $seen_running times while it ran; ok"
+echo "live_status.sh: status saw the run $seen_running times while it ran, verify passed $verified_live times on it; ok"
