@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A sweep under `mpirun -np 2`: the child's environment holds none of the launcher's variables
-# (OMPI_*, PMIX_*, PMI_*, PRTE_*) but does hold EMSWEEP_PARAM_*, PYTHONUNBUFFERED=1 and
+# (OMPI_*, PMIX_*, PMI_*, PRTE_*, Slurm's SLURM_PROCID/SLURM_LOCALID) but does hold EMSWEEP_PARAM_*, PYTHONUNBUFFERED=1 and
 # OMP_NUM_THREADS=1; and a child that initialises MPI with mpi4py runs as a singleton (size 1).
 source "$(dirname "$0")/common.sh"
 
@@ -28,7 +28,8 @@ task:
   metrics: [size, mpi_rank, seed_seen]
 run: {max_retries: 0, timeout: 30, keep_workdirs: always}
 YAML
-mpi 2 "$EMSWEEP" run mpi.yaml -o mpi.h5 --quiet
+# Stand-ins for the Slurm step variables srun would set for the ranks (mpirun passes them on).
+SLURM_PROCID=1 SLURM_LOCALID=1 mpi 2 "$EMSWEEP" run mpi.yaml -o mpi.h5 --quiet
 check mpi.h5 <<'PY'
 import glob, sys
 from results import *
@@ -43,7 +44,8 @@ envs = glob.glob("mpi.h5.runs/*/a1/env.txt")
 expect("env dumps", len(envs), 2)
 for path in envs:
     env = dict(line.rstrip("\n").split("=", 1) for line in open(path) if "=" in line)
-    leaked = sorted(k for k in env if k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_")))
+    leaked = sorted(k for k in env if k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))
+                    or k in ("SLURM_PROCID", "SLURM_LOCALID"))
     expect(f"{path}: launcher variables", leaked, [])
     expect(f"{path}: PYTHONUNBUFFERED", env.get("PYTHONUNBUFFERED"), "1")
     expect(f"{path}: OMP_NUM_THREADS", env.get("OMP_NUM_THREADS"), "1")

@@ -94,6 +94,16 @@ assert points["sigkill"]["seconds"] < 1.5 and points["segv"]["seconds"] < 1.5
 # Curves are kept for the point that finished and for those killed (by a signal, by the timeout).
 for case in ("ok", "segv", "timeout", "exit3"):
     expect(f"{case}: /curves loss", cur.get((points[case]["point_id"], "loss")), [(1.0, 0.25), (2.0, 0.125)])
+# run.keep_workdirs: failed (the default): a failed attempt's work directory stays with its
+# capture files, a done point's is removed.
+import os
+for case, p in points.items():
+    if p["status"] == DONE:
+        assert not any(f.startswith(f"{p['point_id']:016x}") for f in os.listdir("out.h5.runs")), f"{case}: workdir kept"
+    else:
+        wd = failures[p["point_id"]]["workdir"]
+        assert wd.endswith(f"out.h5.runs/{p['point_id']:016x}/a1"), wd
+        assert os.path.isfile(os.path.join(wd, "stderr.txt")) and os.path.isfile(os.path.join(wd, "params.json")), wd
 print("outcomes: every row of the table recorded as documented")
 PY
 
