@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGKILL the worker rank of an `mpirun -np 2` sweep while its child runs: the child (and the
 # shim between them) are gone within seconds, although nothing could tell them; a later
-# `emsweep run` of the same config resumes and completes the point.
+# `emsweep run` of the same config resumes and completes the point. Before the kill, the rank
+# waiting for its child is checked to use under 1% of a core.
 source "$(dirname "$0")/common.sh"
 
 cat > sleeper.sh <<'SH'
@@ -30,6 +31,12 @@ rank=$(ps -o ppid= -p "$shim" | tr -d ' ')
 [ "$(ps -o comm= -p "$shim")" = emsweep-shim ] || die "the child's parent is $(ps -o args= -p "$shim"), not emsweep-shim"
 [[ "$(ps -o args= -p "$rank")" == *emsweep-run* ]] || die "the shim's parent is $(ps -o args= -p "$rank"), not an emsweep-run rank"
 echo "  child $child <- shim $shim <- worker rank $rank: SIGKILL to the rank"
+# Meanwhile the worker rank waits without spinning: under 1% of a core over 2 s.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+before=$(ticks "$rank"); sleep 2; used=$(( $(ticks "$rank") - before ))
+[ $(( used * 100 )) -le $(( 2 * hz )) ] || die "the worker rank used $used of $((2 * hz)) clock ticks (over 1%) while its child slept"
+echo "  worker rank used $used clock ticks (1/$hz s) of CPU in 2 s while its child ran"
 t0=$(date +%s.%N)
 kill -KILL "$rank"
 gone "$child" "$shim"
