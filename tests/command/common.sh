@@ -2,7 +2,13 @@
 # as root, a scratch directory that is the current directory) plus helpers for children.
 source "$(dirname "${BASH_SOURCE[0]}")/../engine/common.sh"
 COMMAND_TESTS="$EMSWEEP_SRC/tests/command"
-export OMPI_MCA_rmaps_base_oversubscribe=1
+
+# spawn CMD...: runs CMD in the background in a session of its own ($! is its pid); if the test
+# ends before it has waited for it (then SPAWNED=()), the whole session is killed, so no run or
+# child outlives a failed test.
+SPAWNED=()
+spawn() { setsid "$@" & SPAWNED+=($!); }
+trap 'for p in "${SPAWNED[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done; rm -rf "$SCRATCH"' EXIT
 
 # check FILE...: runs the Python on stdin with h5py and results.py importable, FILE... as argv.
 check() { PYTHONPATH="$COMMAND_TESTS" "$PY" - "$@"; }

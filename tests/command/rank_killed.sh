@@ -22,7 +22,7 @@ task:
   metrics: [f]
 run: {timeout: 120}
 YAML
-setsid mpirun --oversubscribe -np 2 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> run.err &
+spawn mpirun --oversubscribe -np 2 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> run.err
 launcher=$!
 wait_for child.pid
 child=$(cat child.pid)
@@ -45,6 +45,7 @@ echo "  child and shim gone after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN 
 for _ in $(seq 1 100); do kill -0 $launcher 2>/dev/null || break; sleep 0.1; done
 kill -KILL -- -$launcher 2>/dev/null || true
 wait $launcher 2>/dev/null || true
+SPAWNED=()
 
 touch resumed
 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> resume.err || { cat resume.err; die "the resumed run failed"; }
