@@ -54,5 +54,6 @@ for path in envs:
 print("mpirun child: no launcher variable, mpi4py child is a singleton")
 PY
 # The test is only meaningful if the ranks themselves did see launcher variables.
-mpi 1 env | grep -q '^OMPI_' || die "mpirun sets no OMPI_ variable here: the check above proves nothing"
+mpi 1 env > rank-env.txt
+grep -q '^OMPI_' rank-env.txt || die "mpirun sets no OMPI_ variable here: the check above proves nothing"
 echo "mpirun_child.sh: ok"

@@ -90,7 +90,6 @@ expect("nan_ok: g", points["nan_ok"]["g"], NAN)
 expect("undeclared: f", points["undeclared"]["f"], 1.0)
 expect("exit3: stderr_tail", failures[points["exit3"]["point_id"]]["stderr_tail"], "failing on purpose\n")
 assert 1.9 < points["timeout"]["seconds"] < 6, f"timeout took {points['timeout']['seconds']} s"
-assert points["sigkill"]["seconds"] < 1.5 and points["segv"]["seconds"] < 1.5
 # Curves are kept for the point that finished and for those killed (by a signal, by the timeout).
 for case in ("ok", "segv", "timeout", "exit3"):
     expect(f"{case}: /curves loss", cur.get((points[case]["point_id"], "loss")), [(1.0, 0.25), (2.0, 0.125)])

@@ -51,7 +51,7 @@ expect("stubborn: error", p["error"], "timeout after 1 s (stopped with SIGKILL)"
 assert 1.9 < p["seconds"] < 5, f"seconds {p['seconds']}: expected timeout 1 s + kill_grace 1 s"
 p = points["leaves"]
 expect("leaves: status", p["status"], DONE)
-assert p["seconds"] < 0.9, f"leaves: {p['seconds']} s, the point waited for its grandchild"
+assert p["seconds"] < 5, f"leaves: {p['seconds']} s, the point waited for its grandchild (sleep 60)"
 print(f"process tree: {points['stubborn']['error']!r} after {points['stubborn']['seconds']:.2f} s; "
       f"a left-behind grandchild did not delay its point ({p['seconds']:.2f} s)")
 PY
