@@ -145,9 +145,9 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
         sched.stop();
         grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(stop_wait));
-        warn(fmt::format("stop requested (signal {}): no new points; waiting up to {} for {} in flight",
-                         last_stop_signal(), human_seconds(stop_wait),
-                         sched.in_flight()));
+        warn(fmt::format(
+            "stop requested (signal {}): no new points; waiting up to {} for {} in flight",
+            last_stop_signal(), human_seconds(stop_wait), sched.in_flight()));
         for (int w : workers) {
           if (batches_out[w] == 0) stop_worker(w);
         }

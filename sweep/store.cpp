@@ -72,7 +72,8 @@ void copy_fixed(char* dst, std::size_t size, const std::string& src) {
   std::memset(dst, 0, size);
   std::size_t n = std::min(src.size(), size - 1);
   if (n < src.size()) {
-    while (n > 0 && (static_cast<unsigned char>(src[n]) & 0xC0) == 0x80) --n;  // src[n] continues a character
+    // While src[n], the first byte left out, continues a character, leave that character out.
+    while (n > 0 && (static_cast<unsigned char>(src[n]) & 0xC0) == 0x80) --n;
   }
   std::memcpy(dst, src.data(), n);
 }

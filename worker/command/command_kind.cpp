@@ -134,7 +134,8 @@ std::string last_line(const std::string& text) {
   std::string line = text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
   if (line.size() > kErrorLineChars) {
     std::size_t cut = line.size() - kErrorLineChars;
-    while (cut < line.size() && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) ++cut;  // not inside a UTF-8 character
+    // Not inside a UTF-8 character: skip its continuation bytes.
+    while (cut < line.size() && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) ++cut;
     line = "..." + line.substr(cut);
   }
   return line;
