@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared setup for the `command` kind's end-to-end tests: the engine tests' setup (paths, mpirun
 # as root, a scratch directory that is the current directory) plus helpers for children.
 source "$(dirname "${BASH_SOURCE[0]}")/../engine/common.sh"
@@ -8,7 +9,12 @@ COMMAND_TESTS="$EMSWEEP_SRC/tests/command"
 # child outlives a failed test.
 SPAWNED=()
 spawn() { setsid "$@" & SPAWNED+=($!); }
-trap 'for p in "${SPAWNED[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done; rm -rf "$SCRATCH"' EXIT
+kill_spawned() {
+  local pid
+  for pid in "${SPAWNED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  rm -rf "$SCRATCH"
+}
+trap kill_spawned EXIT
 
 # check FILE...: runs the Python on stdin with h5py and results.py importable, FILE... as argv.
 check() { PYTHONPATH="$COMMAND_TESTS" "$PY" - "$@"; }

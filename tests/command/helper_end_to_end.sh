@@ -36,7 +36,7 @@ task:
   curves: [loss, acc]
 run: {max_retries: 0, timeout: 30}
 YAML
-set +e; PYTHONPATH= "$EMSWEEP" run helper.yaml -o helper.h5 --quiet 2> run.err; rc=$?; set -e
+set +e; PYTHONPATH='' "$EMSWEEP" run helper.yaml -o helper.h5 --quiet 2> run.err; rc=$?; set -e
 [ $rc = 4 ] || { cat run.err; die "emsweep run exited $rc, expected 4 (the crash points fail)"; }
 check helper.h5 <<'PY'
 import math, sys
