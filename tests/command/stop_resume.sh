@@ -35,7 +35,7 @@ YAML
 
 stop_then_resume() {  # TAG SIGNAL LAUNCHER...: start, stop on the first child, check, resume
   local tag=$1 sig=$2; shift 2
-  local t0 rc pid
+  local t0 rc pid took p
   spawn "$@" "$EMSWEEP" run nap.yaml -o "$tag.h5" --set task.tag="$tag" --quiet 2> "$tag.err"
   pid=$!
   wait_for "pids-$tag"
