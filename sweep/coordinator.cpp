@@ -41,6 +41,15 @@ AttemptFailure attempt_failure(const PointRecord& r) {
   return f;
 }
 
+// How long points in flight get after a stop before the run gives up on them: run.grace_seconds,
+// and where each point is a supervised child (the `command` kind), also the SIGTERM,
+// run.kill_grace, SIGKILL sequence that its worker starts when grace_seconds are over, and a
+// second for the release to arrive; so the run ends after its children, not while they still run.
+double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
+  const bool children = spec.kind != nullptr && spec.kind->declared_by_config;
+  return policy.grace_seconds + (children ? policy.kill_grace + 1.0 : 0.0);
+}
+
 }  // namespace
 
 RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Store& store,
@@ -114,6 +123,7 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
     return c;
   };
 
+  const double stop_wait = stop_wait_seconds(spec, settings.policy);
   bool stopping = false;
   bool hard_stop = false;
   Clock::time_point grace_deadline{};
@@ -134,10 +144,10 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
         stopping = true;
         sched.stop();
         grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(settings.policy.grace_seconds));
-        warn(fmt::format("stop requested (signal {}): no new points; waiting up to {} for {} in flight",
-                         last_stop_signal(), human_seconds(settings.policy.grace_seconds),
-                         sched.in_flight()));
+                                            std::chrono::duration<double>(stop_wait));
+        warn(fmt::format(
+            "stop requested (signal {}): no new points; waiting up to {} for {} in flight",
+            last_stop_signal(), human_seconds(stop_wait), sched.in_flight()));
         for (int w : workers) {
           if (batches_out[w] == 0) stop_worker(w);
         }
@@ -193,7 +203,7 @@ RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Sto
                 warn("run.fail_fast is set: stopping the sweep");
                 stopping = true;
                 grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                    std::chrono::duration<double>(settings.policy.grace_seconds));
+                                                    std::chrono::duration<double>(stop_wait));
               }
               break;
           }

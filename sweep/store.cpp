@@ -68,9 +68,15 @@ struct RunRow {
   char command_line[kCommandBytes];
 };
 
+// The start of `src` that fits, null-padded, not splitting a UTF-8 sequence.
 void copy_fixed(char* dst, std::size_t size, const std::string& src) {
   std::memset(dst, 0, size);
-  std::memcpy(dst, src.data(), std::min(src.size(), size - 1));
+  std::size_t n = std::min(src.size(), size - 1);
+  if (n < src.size()) {
+    // While src[n], the first byte left out, continues a character, leave that character out.
+    while (n > 0 && (static_cast<unsigned char>(src[n]) & 0xC0) == 0x80) --n;
+  }
+  std::memcpy(dst, src.data(), n);
 }
 
 // The end of `src` that fits (a tail is worth more than its head), not splitting a UTF-8

@@ -113,13 +113,18 @@ std::vector<std::string> visible_devices() {
   return out;
 }
 
-// The last non-empty line of `text`, shortened for an error message.
+// The last non-empty line of `text`, shortened for an error message (at a UTF-8 character).
 std::string last_line(const std::string& text) {
   std::size_t end = text.find_last_not_of("\n\r ");
   if (end == std::string::npos) return "";
   std::size_t start = text.rfind('\n', end);
   std::string line = text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
-  if (line.size() > kErrorLineChars) line = "..." + line.substr(line.size() - kErrorLineChars);
+  if (line.size() > kErrorLineChars) {
+    std::size_t cut = line.size() - kErrorLineChars;
+    // Not inside a UTF-8 character: skip its continuation bytes.
+    while (cut < line.size() && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) ++cut;
+    line = "..." + line.substr(cut);
+  }
   return line;
 }
 
