@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <bit>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "error.h"

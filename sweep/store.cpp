@@ -862,8 +862,15 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
     JournalScan scan = read_journal(jpath);
     Ledger before = replay(scan);
     if (before.headers.empty()) {
-      throw StoreError(jpath + " holds no sweep header: it is not a usable journal",
-                       "move it away (or pass --overwrite) to start a new results file");
+      const JournalRecovery damage = describe_damage(scan, jpath);
+      throw StoreError(
+          jpath + " holds no sweep header: it is not a usable journal" +
+              (damage.middle_damage() > 0 ? " (its header may be in the damaged bytes: " +
+                                                damage_ranges_text(damage) + "; " +
+                                                std::to_string(damage.records) + " intact records)"
+                                          : std::string()),
+          "`emsweep verify " + path_ + "` shows what is left; move the files away (or pass "
+          "--overwrite) to start a new results file; nothing was changed");
     }
     const JournalHeader& last = before.headers.back();
     if (last.config_hash != spec.hash()) {

@@ -127,4 +127,16 @@ set +e; "$EMSWEEP" verify p.h5 > verify.txt; rc=$?; set -e
 grep -q "^\[emsweep\] the journal p.h5.journal ends in a torn record .*cut off, its bytes saved to p.h5.journal.damaged-" run.txt || die "run does not say it cut the torn tail off"
 ! grep -q WARNING run.txt || die "run warns about a torn tail"
 "$EMSWEEP" verify p.h5 > /dev/null || die "verify fails after the torn tail was cut off"
-echo "journal_damage.sh: ok ($lost lost points ran again; verify failed, then passed; a torn tail is one line)"
+
+# --extend rewrites the journal for the grown grid from its intact records: it says so too.
+$PY - <<'PY'
+data = bytearray(open("p.h5.journal", "rb").read())
+data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+open("p.h5.journal", "wb").write(data)
+PY
+"$EMSWEEP" run "$cfg" -o p.h5 --set task.sleep_ms=0 --set 'grid.seed={replicates: 4}' --extend 2> run.txt
+grep -q "WARNING: the journal p.h5.journal is DAMAGED in the middle" run.txt || die "--extend does not warn"
+grep -q "the damaged original is kept as p.h5.journal.pre-extend" run.txt || die "--extend does not say where the original is"
+"$EMSWEEP" verify p.h5 > /dev/null || die "verify fails after --extend"
+"$EMSWEEP" status p.h5 | grep -q "272 total: 272 done" || die "--extend did not complete the grown grid"
+echo "journal_damage.sh: ok ($lost lost points ran again; verify failed, then passed; a torn tail is one line; --extend warns)"

@@ -17,10 +17,13 @@ for cycle in 1 2 3 4; do
   done
   sleep "$(awk -v s=$RANDOM 'BEGIN{srand(s); printf "%.2f", 0.1 + 1.4*rand()}')"
   if kill -0 $pid 2>/dev/null; then
-    kill -KILL -- -$pid 2>/dev/null || true
+    # By session id: mpirun puts each rank in a process group of its own, so a kill of mpirun's
+    # group left the ranks (the coordinator holding the journal's lock) to die later.
+    pkill -KILL -s $pid 2>/dev/null || true
     kills=$((kills + 1))
   fi
   wait $pid 2>/dev/null || true
+  for _ in $(seq 1 100); do pgrep -s $pid >/dev/null || break; sleep 0.1; done
   "$EMSWEEP" status cand.h5 | sed -n 3p
 done
 mpi 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
