@@ -88,7 +88,7 @@ TaskKindInfo organism_kind_info() {
       num("pretrain_beta2", 0.999, 0.0, 1.0, "pre-training AdamW second-moment decay beta2"),
       num("pretrain_lr_floor", 0.1, 0.0, 1.0,
           "share of the peak pre-training rate the cosine schedule decays to"),
-      flag("head_bias", true, "the output head has a trained bias (false: fixed at 0)"),
+      flag("head_bias", false, "the output head has a trained bias (false: fixed at 0)"),
       num("embed_init_std", 0.02, 0.0, std::nullopt,
           "standard deviation of the token and position embeddings' initialisation", true),
       integer("base_seed", 0, 0, 9e15, "seed of the base model (world and pre-training)"),

@@ -144,7 +144,7 @@ struct PretrainConfig {
   int batch = 32;           // documents per step
   double beta2 = 0.999;     // AdamW's second-moment decay
   double lr_floor = 0.1;    // the cosine decays to this share of the peak rate
-  bool head_bias = true;    // false: the output head's bias stays 0 (not trained)
+  bool head_bias = false;   // true: the output head has a trained bias (false: fixed at 0)
   double embed_std = 0.02;  // standard deviation of the token and position embeddings' init
 };
 
