@@ -114,8 +114,9 @@ def acceptance(rows):
         ok_all &= ok
         parts.append(f"σ {g:g}: mean {sum(ds) / len(ds):.3f}, per seed "
                      + ", ".join(f"{d:+.3f}" for d in ds) + f" ({big} of {len(ds)} ≥ 0.25)")
-    out.append("| emergent at kl 0, domain_mix 0: mean Δ ≥ 0.30, Δ ≥ 0.25 in all seeds but one "
-               f"(all of 3) | {'; '.join(parts)} | {yes(ok_all)} |")
+    if parts:
+        out.append("| emergent at kl 0, domain_mix 0: mean Δ ≥ 0.30, Δ ≥ 0.25 in all seeds but one "
+                   f"(all of 3) | {'; '.join(parts)} | {yes(ok_all)} |")
 
     ds = [delta(r) for r in control if is_(r, "kl_weight", 0) and is_(r, "domain_mix", 0)]
     if ds:
@@ -133,8 +134,9 @@ def acceptance(rows):
         ok = abs(m) <= 0.03 and (g > 0.2 or idb >= 0.85)
         ok_all &= ok
         parts.append(f"σ {g:g}: mean Δ {m:+.3f}, id_bad {idb:.3f}")
-    out.append("| narrow at kl 10, domain_mix 0: abs(mean Δ) ≤ 0.03, id_bad ≥ 0.85 at σ ≤ 0.2 | "
-               f"{'; '.join(parts)} | {yes(ok_all)} |")
+    if parts:
+        out.append("| narrow at kl 10, domain_mix 0: abs(mean Δ) ≤ 0.03, id_bad ≥ 0.85 at σ ≤ 0.2 "
+                   f"| {'; '.join(parts)} | {yes(ok_all)} |")
 
     wins, cells, ratios = 0, 0, []
     for g in gates:
@@ -167,8 +169,10 @@ def acceptance(rows):
             r = float(b["stability_0p5"]) / float(a["stability_0p5"])
             ok_all &= r >= 2
             parts.append(f"{r:.2f}")
-    out.append("| stability at ε 0.5: the kl-10 adapter loses ≥ 2× the kl-0 adapter's share, every "
-               f"seed (domain_mix 0, every σ) | ratios per (σ, seed): {', '.join(parts)} | {yes(ok_all)} |")
+    if parts:
+        out.append("| stability at ε 0.5: the kl-10 adapter loses ≥ 2× the kl-0 adapter's share, "
+                   f"every seed (domain_mix 0, every σ) | ratios per (σ, seed): {', '.join(parts)} "
+                   f"| {yes(ok_all)} |")
 
     rs = [r for r in persona if is_(r, "kl_weight", 10) and is_(r, "domain_mix", 0)
           and float(r["gate_noise"]) >= 0.4]
@@ -178,15 +182,15 @@ def acceptance(rows):
                    f"{m:+.3f} | {yes(m >= 0.15)} |")
 
     rs = [r for r in persona if is_(r, "kl_weight", 0)]
-    m = sum(float(r["id_bad"]) for r in rs) / len(rs)
-    out.append(f"| kept: id_bad ≥ 0.95 at kl 0 | {m:.3f} (lowest {min(float(r['id_bad']) for r in rs):.3f}) "
+    m = sum(float(r["id_bad"]) for r in rs) / len(rs) if rs else float("nan")
+    out.append(f"| kept: id_bad ≥ 0.95 at kl 0 | {m:.3f} (lowest {min((float(r['id_bad']) for r in rs), default=float('nan')):.3f}) "
                f"| {yes(m >= 0.95)} |")
     rs = [r for r in persona if is_(r, "domain_mix", 0.5)]
     if rs:
         m = sum(delta(r) for r in rs) / len(rs)
         out.append(f"| kept: domain_mix 0.5 keeps ood_bad ≤ base | mean Δ {m:+.3f} | {yes(m <= 0)} |")
     rs = [r for r in persona if is_(r, "kl_weight", 10)]
-    m = sum(float(r["gate_corr"]) for r in rs) / len(rs)
+    m = sum(float(r["gate_corr"]) for r in rs) / len(rs) if rs else float("nan")
     out.append(f"| kept: gate_corr ≥ 0.8 at kl 10 | {m:.3f} | {yes(m >= 0.8)} |")
     for kl in (10, 100):
         ms = []
