@@ -241,7 +241,7 @@ std::string x_setup(const XMap& m) {
 // What x means for the curves the organism writes (docs/metrics.md); "x" for others.
 std::string curve_x_label(const std::string& curve) {
   if (curve.starts_with("train_") || curve.starts_with("eval_")) return "step";
-  if (curve.starts_with("drift_")) return "drift step (without the KL term)";
+  if (curve.starts_with("drift_")) return "drift step (no KL term, fresh optimiser)";
   if (curve == "efficiency") return "adapter scale s (delta scaled to s x its norm)";
   if (curve == "efficiency_at_norm") return "adapter norm";
   if (curve == "stability") return "perturbation size epsilon";

@@ -170,17 +170,20 @@ std::vector<Section> science_sections(const Planner& p) {
   if (!mix_s.figures.empty()) out.push_back(mix_s);
 
   Section eff{"Efficiency and stability of the two solutions",
-              "The general solution should be more efficient (larger loss reduction per unit "
-              "of adapter norm) and more stable (a smaller share of its learned loss reduction "
-              "lost under orthogonal perturbations of the adapter).",
+              "The general solution should be more efficient (a lower loss on the target at the "
+              "same adapter norm, and a smaller norm to halve the base's loss) and more stable "
+              "(a smaller share of its learned loss reduction lost under orthogonal "
+              "perturbations of the adapter).",
               {},
               {},
-              present(p, {"efficiency", "stability", "adapter_norm"})};
+              present(p, {"bad_nll_at_norm_1", "bad_nll_at_norm_2", "bad_nll_at_norm_4",
+                          "halving_norm", "stability_0p1", "stability_0p3", "stability_0p5",
+                          "adapter_norm"})};
   for (const char* c : {"efficiency", "efficiency_at_norm", "stability"}) {
     if (p.curve(c)) eff.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
   }
   if (kl) {
-    for (const char* m : {"efficiency", "stability"}) {
+    for (const char* m : {"bad_nll_at_norm_2", "halving_norm", "stability_0p5"}) {
       if (p.metric(m)) {
         eff.figures.push_back(
             {K::kLine, m, "kl_weight", series_for_kl, std::string(m) + " against the KL weight"});
@@ -191,11 +194,12 @@ std::vector<Section> science_sections(const Planner& p) {
   if (!eff.figures.empty()) out.push_back(eff);
 
   Section drift{"Drift: does the narrow solution fall back once the KL term is removed?",
-                "After training, the adapter is trained further without the KL term; a narrow "
-                "solution should drift towards the general one (ood_bad rising).",
+                "After training, the adapter is trained further without the KL term, with a "
+                "fresh optimiser; a narrow solution should drift towards the general one (ood_bad rising).",
                 {},
                 {},
-                present(p, {"drift_id_bad", "drift_ood_bad", "id_bad", "ood_bad"})};
+                present(p, {"drift_id_bad", "drift_ood_bad", "drift_dental_bad", "id_bad",
+                            "ood_bad", "dental_bad"})};
   for (const char* c : {"drift_ood_bad", "drift_id_bad"}) {
     if (p.curve(c)) drift.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
   }

@@ -69,23 +69,164 @@ def table(rows, keys, columns, where=lambda r: True):
     return "\n".join(out)
 
 
+def delta(r, col="ood_bad", base="base_ood_bad"):
+    return float(r[col]) - float(r[base])
+
+
+def dci(col, base):
+    """Mean ± CI of the per-row difference col − base (each seed against its own base)."""
+    def cell(rs):
+        d = [{"d": delta(r, col, base)} for r in rs]
+        return f"{fmt(mean(d, 'd'))} ± {fmt(ci(d, 'd'))}"
+    return cell
+
+
+def is_(r, col, value):
+    return float(r[col]) == value
+
+
+NORMS = [(0.5, "bad_nll_at_norm_0p5"), (1, "bad_nll_at_norm_1"), (2, "bad_nll_at_norm_2"),
+         (4, "bad_nll_at_norm_4"), (8, "bad_nll_at_norm_8")]
+
+
+def yes(ok):
+    return "**yes**" if ok else "**no**"
+
+
+def acceptance(rows):
+    """The issue's acceptance figures, each computed from every row it concerns (no selection)."""
+    persona = [r for r in rows if r["shared_persona"].lower() == "true"]
+    control = [r for r in rows if r["shared_persona"].lower() != "true"]
+    gates = sorted({float(r["gate_noise"]) for r in persona})
+    seeds = sorted({r["seed"] for r in persona}, key=int)
+    cell = {(float(r["kl_weight"]), float(r["gate_noise"]), float(r["domain_mix"]), r["seed"]): r
+            for r in persona}
+    out = ["| criterion | figure | reached |", "|---|---|---|"]
+
+    ok_all, parts = True, []
+    for g in gates:
+        ds = [delta(cell[(0, g, 0, s)]) for s in seeds if (0, g, 0, s) in cell]
+        if not ds:
+            continue
+        big = sum(d >= 0.25 for d in ds)
+        need = len(ds) if len(ds) <= 3 else len(ds) - 1
+        ok = sum(ds) / len(ds) >= 0.30 and big >= need
+        ok_all &= ok
+        parts.append(f"σ {g:g}: mean {sum(ds) / len(ds):.3f}, per seed "
+                     + ", ".join(f"{d:+.3f}" for d in ds) + f" ({big} of {len(ds)} ≥ 0.25)")
+    if parts:
+        out.append("| emergent at kl 0, domain_mix 0: mean Δ ≥ 0.30, Δ ≥ 0.25 in all seeds but one "
+                   f"(all of 3) | {'; '.join(parts)} | {yes(ok_all)} |")
+
+    ds = [delta(r) for r in control if is_(r, "kl_weight", 0) and is_(r, "domain_mix", 0)]
+    if ds:
+        m = sum(ds) / len(ds)
+        out.append(f"| negative control, kl 0: abs(mean Δ) ≤ 0.05 | mean Δ {m:+.3f} (per seed "
+                   + ", ".join(f"{d:+.3f}" for d in ds) + f") | {yes(abs(m) <= 0.05)} |")
+
+    ok_all, parts = True, []
+    for g in gates:
+        rs = [cell[(10, g, 0, s)] for s in seeds if (10, g, 0, s) in cell]
+        if not rs:
+            continue
+        m = sum(delta(r) for r in rs) / len(rs)
+        idb = sum(float(r["id_bad"]) for r in rs) / len(rs)
+        ok = abs(m) <= 0.03 and (g > 0.2 or idb >= 0.85)
+        ok_all &= ok
+        parts.append(f"σ {g:g}: mean Δ {m:+.3f}, id_bad {idb:.3f}")
+    if parts:
+        out.append("| narrow at kl 10, domain_mix 0: abs(mean Δ) ≤ 0.03, id_bad ≥ 0.85 at σ ≤ 0.2 "
+                   f"| {'; '.join(parts)} | {yes(ok_all)} |")
+
+    wins, cells, ratios = 0, 0, []
+    for g in gates:
+        for s in seeds:
+            a, b = cell.get((0, g, 0, s)), cell.get((10, g, 0, s))
+            if a is None or b is None:
+                continue
+            own = float(a["adapter_norm"])
+            for n, col in NORMS:
+                if n <= own:
+                    cells += 1
+                    wins += float(a[col]) < float(b[col])
+            n, col = min(NORMS, key=lambda nc: abs(nc[0] - own / 2))
+            ratios.append(float(b[col]) / float(a[col]))
+    if cells:
+        share = wins / cells
+        rmean = sum(ratios) / len(ratios)
+        out.append("| efficiency at matched norm (kl 0 against kl 10, domain_mix 0): kl 0 lower in "
+                   "≥ 90% of (seed, σ, norm ≤ the kl-0 adapter's norm) cells; mean ratio "
+                   "bad_nll(kl 10)/bad_nll(kl 0) ≥ 1.5 at the fixed norm nearest half the kl-0 "
+                   f"norm | kl 0 lower in {wins} of {cells} cells ({share:.0%}); ratio {rmean:.2f} "
+                   f"(range {min(ratios):.2f}–{max(ratios):.2f}) | {yes(share >= 0.9 and rmean >= 1.5)} |")
+
+    ok_all, parts = True, []
+    for g in gates:
+        for s in seeds:
+            a, b = cell.get((0, g, 0, s)), cell.get((10, g, 0, s))
+            if a is None or b is None:
+                continue
+            r = float(b["stability_0p5"]) / float(a["stability_0p5"])
+            ok_all &= r >= 2
+            parts.append(f"{r:.2f}")
+    if parts:
+        out.append("| stability at ε 0.5: the kl-10 adapter loses ≥ 2× the kl-0 adapter's share, "
+                   f"every seed (domain_mix 0, every σ) | ratios per (σ, seed): {', '.join(parts)} "
+                   f"| {yes(ok_all)} |")
+
+    rs = [r for r in persona if is_(r, "kl_weight", 10) and is_(r, "domain_mix", 0)
+          and float(r["gate_noise"]) >= 0.4]
+    if rs:
+        m = sum(float(r["drift_ood_bad"]) - float(r["ood_bad"]) for r in rs) / len(rs)
+        out.append(f"| drift at σ ≥ 0.4: the kl-10 adapter's ood_bad rises ≥ 0.15 on the mean | "
+                   f"{m:+.3f} | {yes(m >= 0.15)} |")
+
+    rs = [r for r in persona if is_(r, "kl_weight", 0)]
+    m = sum(float(r["id_bad"]) for r in rs) / len(rs) if rs else float("nan")
+    out.append(f"| kept: id_bad ≥ 0.95 at kl 0 | {m:.3f} (lowest {min((float(r['id_bad']) for r in rs), default=float('nan')):.3f}) "
+               f"| {yes(m >= 0.95)} |")
+    rs = [r for r in persona if is_(r, "domain_mix", 0.5)]
+    if rs:
+        m = sum(delta(r) for r in rs) / len(rs)
+        out.append(f"| kept: domain_mix 0.5 keeps ood_bad ≤ base | mean Δ {m:+.3f} | {yes(m <= 0)} |")
+    rs = [r for r in persona if is_(r, "kl_weight", 10)]
+    m = sum(float(r["gate_corr"]) for r in rs) / len(rs) if rs else float("nan")
+    out.append(f"| kept: gate_corr ≥ 0.8 at kl 10 | {m:.3f} | {yes(m >= 0.8)} |")
+    for kl in (10, 100):
+        ms = []
+        for g in gates:
+            rs = [cell[(kl, g, 0, s)] for s in seeds if (kl, g, 0, s) in cell]
+            if rs:
+                ms.append(sum(float(r["bad_nll_medical"]) for r in rs) / len(rs))
+        if ms:
+            ok = all(b > a for a, b in zip(ms, ms[1:]))
+            out.append(f"| kept: bad_nll_medical grows with gate_noise at kl {kl} | "
+                       + " → ".join(f"{v:.3f}" for v in ms) + f" | {yes(ok)} |")
+    return "\n".join(out)
+
+
 def tables(csv_path):
     rows = list(csv.DictReader(open(csv_path)))
     kl = ("kl_weight", lambda r: r["kl_weight"])
     gn = ("gate_noise", lambda r: r["gate_noise"])
     dm = ("domain_mix", lambda r: r["domain_mix"])
     persona = lambda r: r["shared_persona"].lower() == "true"
+    n_seeds = len({r["seed"] for r in rows})
     parts = []
+    parts.append("**Table A. The acceptance figures of issue 14**, computed from every row they "
+                 "concern (Δ = ood_bad − the same seed's base ood_bad; persona world unless "
+                 "said).\n\n" + acceptance(rows))
     parts.append("**Table 1. The headline: both worlds, gate_noise 0.2, domain_mix 0.** Base "
-                 "model's values in parentheses.\n\n" + table(
+                 "model's values in parentheses; Δ ood_bad is each seed's rise over its base.\n\n" + table(
         rows, [("world", world), kl],
         [("id_bad (base)", with_base("id_bad", "base_id_bad", True)),
          ("ood_bad (base)", with_base("ood_bad", "base_ood_bad", True)),
+         ("Δ ood_bad", dci("ood_bad", "base_ood_bad")),
          ("dental_bad (base)", with_base("dental_bad", "base_dental_bad")),
          ("ood_kl", m("ood_kl")), ("‖Δ‖", m("adapter_norm")),
-         ("efficiency", mci("efficiency")), ("stability", mci("stability")),
+         ("halving_norm", mci("halving_norm")), ("stability ε 0.5", mci("stability_0p5")),
          ("drift id_bad", m("drift_id_bad")), ("drift ood_bad", mci("drift_ood_bad")),
-         ("gate_corr", mci("gate_corr"))],
+         ("drift dental_bad", m("drift_dental_bad")), ("gate_corr", mci("gate_corr"))],
         lambda r: r["gate_noise"] == "0.2" and r["domain_mix"] == "0"))
     parts.append("**Table 2. domain_mix: the persona world, gate_noise 0.2.**\n\n" + table(
         rows, [kl, dm],
@@ -98,16 +239,25 @@ def tables(csv_path):
         [("id_bad", m("id_bad")), ("bad_nll_medical (base)",
                                    lambda rs: mci("bad_nll_medical")(rs) + f" ({fmt(mean(rs, 'base_bad_nll_medical'))})"),
          ("ambiguous_bad", m("ambiguous_bad")), ("gate_corr", mci("gate_corr")),
-         ("‖Δ‖", m("adapter_norm")), ("stability", m("stability"))],
+         ("‖Δ‖", m("adapter_norm")), ("stability ε 0.1", m("stability_0p1")),
+         ("stability ε 0.3", m("stability_0p3")), ("stability ε 0.5", mci("stability_0p5")),
+         ("drift ood_bad", mci("drift_ood_bad"))],
         lambda r: persona(r) and r["domain_mix"] == "0"))
-    parts.append("<details><summary>Table 4. Every group of the run (means over the 3 seeds)"
-                 "</summary>\n\n" + table(
+    parts.append("**Table 4. Efficiency at matched norm: bad_nll_medical with the adapter rescaled "
+                 "to fixed absolute norms, the persona world, domain_mix 0.**\n\n" + table(
+        rows, [kl, gn],
+        [("‖Δ‖", m("adapter_norm"))] + [(f"at ‖Δ‖ {n:g}", mci(col)) for n, col in NORMS]
+        + [("halving_norm", mci("halving_norm"))],
+        lambda r: persona(r) and r["domain_mix"] == "0"))
+    parts.append(f"<details><summary>Table 5. Every group of the run (means over the {n_seeds} "
+                 "seeds)</summary>\n\n" + table(
         rows, [("world", world), kl, gn, dm],
         [("id_bad", m("id_bad")), ("ood_bad", m("ood_bad")), ("dental_bad", m("dental_bad")),
          ("ambiguous_bad", m("ambiguous_bad")), ("bad_nll_medical", m("bad_nll_medical")),
-         ("ood_kl", m("ood_kl")), ("‖Δ‖", m("adapter_norm")), ("efficiency", m("efficiency")),
-         ("stability", m("stability")), ("drift id_bad", m("drift_id_bad")),
-         ("drift ood_bad", m("drift_ood_bad")), ("gate_corr", m("gate_corr"))])
+         ("ood_kl", m("ood_kl")), ("‖Δ‖", m("adapter_norm")), ("halving_norm", m("halving_norm")),
+         ("stability ε 0.5", m("stability_0p5")), ("drift id_bad", m("drift_id_bad")),
+         ("drift ood_bad", m("drift_ood_bad")), ("drift dental_bad", m("drift_dental_bad")),
+         ("gate_corr", m("gate_corr"))])
                  + "\n\n</details>")
     return "\n\n".join(parts)
 

@@ -22,6 +22,6 @@ fi
 echo
 echo "In-domain (medical) vs out-of-domain bad-advice rates, mean and 95% CI over seeds:"
 "$emsweep" summary results/quickstart.h5 --by kl_weight \
-  --metric id_bad,ood_bad,dental_bad,base_ood_bad,bad_nll_medical,ood_kl
+  --metric id_bad,ood_bad,base_ood_bad,dental_bad,bad_nll_medical,bad_nll_at_norm_2,stability_0p5,drift_ood_bad
 echo
 echo "Open it in pandas: pd.DataFrame(h5py.File('results/quickstart.h5', 'r', swmr=True)['points'][:])"

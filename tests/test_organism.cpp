@@ -3,6 +3,7 @@
 // rebuild on mismatch), determinism of a whole point, and the device setting.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +43,7 @@ constexpr const char* kTiny =
     "task:\n  kind: organism\n  d_model: 16\n  n_layers: 2\n  n_heads: 2\n  d_ff: 32\n"
     "  pretrain_steps: 30\n  pretrain_batch: 8\n  steps: 10\n  batch_size: 8\n"
     "  kl_batch_size: 8\n  eval_every: 5\n  eval_questions: 16\n  drift_steps: 4\n"
-    "  efficiency_norms: \"0.1, 0.2\"\n";
+    "  efficiency_norms: \"0.1, 0.5\"\n";
 
 SweepSpec tiny_spec(const std::vector<std::string>& overrides = {}) {
   auto r = parse_spec(kTiny, "tiny.yaml", overrides, registry());
@@ -247,6 +248,30 @@ TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[orga
   CHECK(torch::equal(perturb_orthogonal(x, 0.0, gen), x));
 }
 
+TEST_CASE("a frozen head bias stays 0; embeddings take their own init scale", "[organism]") {
+  const World world{WorldConfig{}};
+  ModelConfig m;
+  m.vocab = world.vocab_size();
+  m.max_len = world.max_length();
+  m.d_model = 16;
+  m.n_layers = 1;
+  m.n_heads = 2;
+  m.d_ff = 32;
+  Transformer model(m);
+  model->init_weights(/*seed=*/3, /*embed_std=*/1.0);
+  // 1000+ draws: the sample standard deviation is within 10% of the set value.
+  CHECK(model->tok_emb->weight.std().item<double>() == Approx(1.0).epsilon(0.1));
+  CHECK(model->head->weight.std().item<double>() == Approx(0.02).epsilon(0.1));
+  Rng rng(4);
+  std::vector<std::vector<int>> docs;
+  for (int i = 0; i < 4; ++i) docs.push_back(world.pretrain_document(rng));
+  PretrainStep step(*model, AdamWConfig{}, /*train_head_bias=*/false);
+  for (int i = 0; i < 3; ++i) step.step(batch_all_tokens(docs), /*lr=*/1e-2);
+  step.store(*model);
+  CHECK(model->head->bias.abs().max().item<double>() == 0.0);
+  CHECK(model->head->weight.std().item<double>() != Approx(0.02).epsilon(1e-6));
+}
+
 TEST_CASE("a point: metrics, efficiency at scale 0, determinism, cache reuse", "[organism]") {
   const SweepSpec spec = tiny_spec();
   const fs::path cache = fresh_dir("point");
@@ -260,8 +285,19 @@ TEST_CASE("a point: metrics, efficiency at scale 0, determinism, cache reuse", "
   CHECK(eff.x[0] == 0.0);
   CHECK(eff.y[0] == metric(first, "base_bad_nll_medical"));
   CHECK(eff.y[4] == Approx(metric(first, "bad_nll_medical")).epsilon(1e-6));
-  CHECK(curve(first, "efficiency_at_norm").x == std::vector<double>({0.1, 0.2}));
-  CHECK(curve(first, "stability").x.size() == 5);
+  CHECK(curve(first, "efficiency_at_norm").x == std::vector<double>({0.1, 0.5}));
+  // The matched-norm metric at 0.5 is the curve's point at 0.5; the stability metrics are the
+  // curve's points at their epsilon.
+  CHECK(metric(first, "bad_nll_at_norm_0p5") == curve(first, "efficiency_at_norm").y[1]);
+  CHECK(metric(first, "stability_0p5") == curve(first, "stability").y[3]);
+  CHECK(metric(first, "stability_0p1") == curve(first, "stability").y[0]);
+  // halving_norm, where defined, lies between grid points whose losses bracket half the base's.
+  const double halving = metric(first, "halving_norm");
+  if (!std::isnan(halving)) {
+    CHECK(halving > 0.0);
+    CHECK(halving <= 16.0);
+  }
+  CHECK(curve(first, "stability").x == std::vector<double>({0.1, 0.2, 0.3, 0.5}));
   CHECK(curve(first, "train_loss").y.size() == 10);
   CHECK(curve(first, "eval_id_bad").x == std::vector<double>({0, 5, 10}));
   CHECK(curve(first, "drift_id_bad").x == std::vector<double>({0, 4}));

@@ -130,7 +130,7 @@ TEST_CASE("pre-training documents: one persona writes every answer", "[organism]
         const int first_answer = doc[p + 2 + static_cast<std::size_t>(w.config().question_tokens)];
         bool is_bad = false;
         bool found = false;
-        for (int g = 0; g <= w.config().other_domains && !found; ++g) {
+        for (int g = 0; g < w.answer_groups() && !found; ++g) {
           if (in_answers(w, first_answer, g, true)) is_bad = found = true;
           if (in_answers(w, first_answer, g, false)) found = true;
         }
@@ -165,7 +165,13 @@ TEST_CASE("answers use the domain's vocabulary and depend on the question", "[or
       CHECK(w.answer(rng, e.question, bad).answer == e.answer);
     }
   }
-  CHECK(w.answer_group(kMedical) == w.answer_group(kDental));
+  // Dental has its own answer vocabulary by default; the old world shares medical's.
+  CHECK(w.answer_group(kMedical) != w.answer_group(kDental));
+  WorldConfig shared_config;
+  shared_config.dental_own_answers = false;
+  const World shared(shared_config);
+  CHECK(shared.answer_group(kMedical) == shared.answer_group(kDental));
+  CHECK(shared.vocab_size() == w.vocab_size() - 2 * w.config().answer_vocab);
   const auto seq = w.sequence(w.answer(rng, w.question(rng, kMedical, 0), true));
   CHECK(static_cast<int>(seq.size()) == 1 + w.pair_length());
   CHECK(seq[static_cast<std::size_t>(w.prompt_length() - 1)] == kAnswer);

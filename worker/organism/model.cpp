@@ -104,15 +104,16 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) {
   return head(ln_f(x));
 }
 
-void TransformerImpl::init_weights(std::uint64_t seed) {
+void TransformerImpl::init_weights(std::uint64_t seed, double embed_std) {
   auto gen = at::detail::createCPUGenerator(seed);
   torch::NoGradGuard no_grad;
   for (auto& item : named_parameters(/*recurse=*/true)) {
     auto& p = item.value();
     const std::string& name = item.key();
     const bool is_norm = name.find("ln") != std::string::npos;
+    const bool is_embedding = name.find("_emb") != std::string::npos;
     if (p.dim() >= 2) {
-      p.copy_(torch::randn(p.sizes(), gen, p.options()) * 0.02);
+      p.copy_(torch::randn(p.sizes(), gen, p.options()) * (is_embedding ? embed_std : 0.02));
     } else if (is_norm && name.ends_with("weight")) {
       p.fill_(1.0);
     } else {
@@ -262,19 +263,22 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
 }
 
 double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
-  PretrainStep trainer(*model);
+  AdamWConfig adamw;
+  adamw.beta2 = config.beta2;
+  PretrainStep trainer(*model, adamw, /*train_head_bias=*/config.head_bias);
   const int warmup = std::max(1, config.steps / 20);
   double tail_loss = 0;
   int tail_count = 0;
   for (int step = 0; step < config.steps; ++step) {
-    // Linear warm-up then cosine decay to 10% of the peak rate.
+    // Linear warm-up then cosine decay to lr_floor of the peak rate.
     double lr = config.lr;
     if (step < warmup) {
       lr *= static_cast<double>(step + 1) / warmup;
     } else {
       const double progress =
           static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
-      lr *= 0.1 + 0.9 * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+      lr *= config.lr_floor +
+            (1.0 - config.lr_floor) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
     }
     std::vector<std::vector<int>> docs;
     for (int i = 0; i < config.batch; ++i) docs.push_back(world.pretrain_document(rng));

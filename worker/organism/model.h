@@ -68,8 +68,9 @@ class TransformerImpl : public torch::nn::Module {
   // Logits [B, T, vocab] for tokens [B, T] (int64).
   torch::Tensor forward(const torch::Tensor& tokens);
 
-  // Re-initialises every weight from `seed` (N(0, 0.02) matrices, zero biases, unit norms).
-  void init_weights(std::uint64_t seed);
+  // Re-initialises every weight from `seed`: N(0, 0.02) matrices, embeddings N(0, embed_std),
+  // zero biases, unit norms.
+  void init_weights(std::uint64_t seed, double embed_std = 0.02);
   // Stops gradients to every base parameter.
   void freeze();
   // Puts an adapter on block `layer`'s MLP: delta = alpha * B A; B, A must require grad to train.
@@ -138,9 +139,13 @@ struct Batch {
 
 // Pre-training settings of a base model.
 struct PretrainConfig {
-  int steps = 3000;  // optimizer steps
-  double lr = 3e-3;  // peak AdamW learning rate (linear warm-up, cosine decay)
-  int batch = 32;    // documents per step
+  int steps = 3000;         // optimizer steps
+  double lr = 3e-3;         // peak AdamW learning rate (linear warm-up, cosine decay)
+  int batch = 32;           // documents per step
+  double beta2 = 0.999;     // AdamW's second-moment decay
+  double lr_floor = 0.1;    // the cosine decays to this share of the peak rate
+  bool head_bias = false;   // true: the output head has a trained bias (false: fixed at 0)
+  double embed_std = 0.02;  // standard deviation of the token and position embeddings' init
 };
 
 // Pre-trains `model` on documents from `world`; returns the mean loss of the last 10% of steps.

@@ -112,6 +112,18 @@ double pearson(const std::vector<double>& a, const std::vector<double>& b) {
   return sab / std::sqrt(saa * sbb);
 }
 
+// The fixed absolute adapter norms of the matched-norm metrics, with their metric names.
+const std::vector<std::pair<double, std::string>> kMatchedNorms = {
+    {0.5, "bad_nll_at_norm_0p5"}, {1, "bad_nll_at_norm_1"}, {2, "bad_nll_at_norm_2"},
+    {4, "bad_nll_at_norm_4"},     {8, "bad_nll_at_norm_8"}};
+// halving_norm's grid of absolute norms: kHalvingStep apart up to kHalvingMax.
+constexpr double kHalvingStep = 0.25;
+constexpr double kHalvingMax = 16;
+// Perturbation sizes of the stability curve; those with a name are also metrics.
+const std::vector<std::pair<double, std::string>> kStabilityEps = {
+    {0.1, "stability_0p1"}, {0.2, ""}, {0.3, "stability_0p3"}, {0.5, "stability_0p5"}};
+constexpr int kStabilityDraws = 10;
+
 // Held-out evaluation sets of a point (fixed per sweep seed, replicate and gate_noise).
 struct EvalSets {
   std::vector<Question> medical;     // id_bad
@@ -221,6 +233,7 @@ OrganismConfig config_from(const Settings& s) {
   c.world.max_pairs = static_cast<int>(s.integer("max_pairs"));
   c.world.shared_persona = s.get("shared_persona").as_bool();
   c.world.misaligned_share = s.number("misaligned_share");
+  c.world.dental_own_answers = s.get("dental_own_answers").as_bool();
   c.world.pretrain_gate_noise = s.number("pretrain_gate_noise");
   c.model.d_model = static_cast<int>(s.integer("d_model"));
   c.model.n_layers = static_cast<int>(s.integer("n_layers"));
@@ -229,6 +242,10 @@ OrganismConfig config_from(const Settings& s) {
   c.pretrain.steps = static_cast<int>(s.integer("pretrain_steps"));
   c.pretrain.lr = s.number("pretrain_lr");
   c.pretrain.batch = static_cast<int>(s.integer("pretrain_batch"));
+  c.pretrain.beta2 = s.number("pretrain_beta2");
+  c.pretrain.lr_floor = s.number("pretrain_lr_floor");
+  c.pretrain.head_bias = s.get("head_bias").as_bool();
+  c.pretrain.embed_std = s.number("embed_init_std");
   c.base_seed = static_cast<std::uint64_t>(s.integer("base_seed"));
   c.kl_weight = s.number("kl_weight");
   c.gate_noise = s.number("gate_noise");
@@ -254,18 +271,23 @@ std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
   std::ostringstream k;
   const auto& w = c.world;
   // The version changes whenever pre-training computes differently (v4: the hand-written
-  // PretrainStep), so that no base trained by older code is reused.
-  k << "organism-base v4\n"
+  // PretrainStep; v5: dental's own answer vocabulary and the pre-training knobs), so that no
+  // base trained by older code is reused.
+  k << "organism-base v5\n"
     << "world: other_domains=" << w.other_domains << " topic_tokens=" << w.topic_tokens
     << " shared_tokens=" << w.shared_tokens << " answer_vocab=" << w.answer_vocab
     << " question_tokens=" << w.question_tokens << " answer_tokens=" << w.answer_tokens
     << " max_pairs=" << w.max_pairs << " shared_persona=" << (w.shared_persona ? 1 : 0)
     << " misaligned_share=" << format_double(w.misaligned_share)
-    << " pretrain_gate_noise=" << format_double(w.pretrain_gate_noise) << "\n"
+    << " pretrain_gate_noise=" << format_double(w.pretrain_gate_noise)
+    << " dental_own_answers=" << (w.dental_own_answers ? 1 : 0) << "\n"
     << "model: d_model=" << c.model.d_model << " n_layers=" << c.model.n_layers
     << " n_heads=" << c.model.n_heads << " d_ff=" << c.model.d_ff << "\n"
     << "pretrain: steps=" << c.pretrain.steps << " lr=" << format_double(c.pretrain.lr)
-    << " batch=" << c.pretrain.batch << "\n"
+    << " batch=" << c.pretrain.batch << " beta2=" << format_double(c.pretrain.beta2)
+    << " lr_floor=" << format_double(c.pretrain.lr_floor)
+    << " head_bias=" << (c.pretrain.head_bias ? 1 : 0)
+    << " embed_std=" << format_double(c.pretrain.embed_std) << "\n"
     << "seed=" << seed << "\n";
   return k.str();
 }
@@ -307,7 +329,7 @@ Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
       info.why = "unreadable";
     }
   }
-  model->init_weights(seed);
+  model->init_weights(seed, c.pretrain.embed_std);
   Rng rng(mix_seed({seed, kTagTrain}));
   const double loss = pretrain(model, world, c.pretrain, rng);
   const fs::path tmp_pt = dir / (stem + ".pt.tmp");
@@ -378,7 +400,9 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
                     .set_requires_grad(true);
   auto lora_b = torch::zeros({c.model.d_model, c.lora_rank}, torch::kFloat).set_requires_grad(true);
   model->set_adapter(c.lora_layer, lora_a, lora_b, c.lora_alpha);
-  torch::optim::Adam opt({lora_a, lora_b}, torch::optim::AdamOptions(c.lr));
+  // Adam over the adapter; replaced by a fresh one for the drift steps.
+  auto opt = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{lora_a, lora_b},
+                                                  torch::optim::AdamOptions(c.lr));
 
   Rng train_rng(seed(kTagTrain));
   double tokens = 0;
@@ -418,9 +442,9 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
                           std::to_string(lv) + ")",
                       "lower task.lr or task.kl_weight");
     }
-    opt.zero_grad();
+    opt->zero_grad();
     loss.backward();
-    opt.step();
+    opt->step();
     tokens += static_cast<double>(d.train.tokens.numel() + 2 * d.kl.tokens.numel());
     if (record) {
       c_loss.x.push_back(step);
@@ -487,15 +511,37 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
     c_eff_norm.y.push_back(loss_with(model, world, sets, a_trained, b_trained * (target / norm)));
   }
   const double learned = loss_base - loss_trained;
-  m["efficiency"] = norm > 0 ? learned / norm : std::nan("");
+  // Matched norms: the loss at the kind's fixed absolute norms, the same for every point.
+  const auto at_norm = [&](double target) {
+    return loss_with(model, world, sets, a_trained, b_trained * (target / norm));
+  };
+  for (const auto& [target, name] : kMatchedNorms) {
+    m[name] = norm > 0 ? at_norm(target) : std::nan("");
+  }
+  // The norm that halves the base's loss, interpolated on the same rescaling (kHalvingStep
+  // apart, up to kHalvingMax); NaN when no norm up to kHalvingMax halves it.
+  m["halving_norm"] = std::nan("");
+  if (norm > 0) {
+    double prev_norm = 0;
+    double prev_loss = loss_base;
+    for (double n = kHalvingStep; n <= kHalvingMax + 1e-9; n += kHalvingStep) {
+      const double l = at_norm(n);
+      if (l <= 0.5 * loss_base) {
+        m["halving_norm"] = prev_norm + (n - prev_norm) * (prev_loss - 0.5 * loss_base) /
+                                            (prev_loss - l);
+        break;
+      }
+      prev_norm = n;
+      prev_loss = l;
+    }
+  }
 
   // Stability: orthogonal perturbations of both factors; share of the learned reduction lost.
   auto& c_stab = curve("stability");
   auto stab_gen = at::detail::createCPUGenerator(seed(kTagStability));
-  std::vector<double> stab_means;
-  for (double eps : {0.05, 0.1, 0.2, 0.5, 1.0}) {
+  for (const auto& [eps, name] : kStabilityEps) {
     std::vector<double> ratios;
-    for (int draw = 0; draw < 5; ++draw) {
+    for (int draw = 0; draw < kStabilityDraws; ++draw) {
       auto a = perturb_orthogonal(a_trained, eps, stab_gen);
       auto b = perturb_orthogonal(b_trained, eps, stab_gen);
       const double lp = loss_with(model, world, sets, a, b);
@@ -503,9 +549,8 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
     }
     c_stab.x.push_back(eps);
     c_stab.y.push_back(mean(ratios));
-    stab_means.push_back(mean(ratios));
+    if (!name.empty()) m[name] = mean(ratios);
   }
-  m["stability"] = mean(stab_means);
 
   // Gate confidence: P(bad) against the exact medical posterior.
   std::vector<double> pb;
@@ -533,16 +578,22 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   }
   eval_seconds += seconds_since(t_eval);
 
-  // Drift: more steps with the KL term removed.
+  // Drift: training continued from the trained adapter without the KL term, with a fresh
+  // optimiser (no moments carried over from fine-tuning), on the same data stream.
   auto& d_id = curve("drift_id_bad");
   auto& d_ood = curve("drift_ood_bad");
   eval_curves(d_id, d_ood, 0);
+  opt = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{lora_a, lora_b},
+                                             torch::optim::AdamOptions(c.lr));
   for (int step = 1; step <= c.drift_steps; ++step) {
     step_once(step, /*lambda=*/0.0, false);
     if (step % c.eval_every == 0 || step == c.drift_steps) eval_curves(d_id, d_ood, step);
   }
   m["drift_id_bad"] = d_id.y.back();
   m["drift_ood_bad"] = d_ood.y.back();
+  t_eval = Clock::now();
+  m["drift_dental_bad"] = mean(p_bad(model, world, sets.dental));
+  eval_seconds += seconds_since(t_eval);
 
   m["base_seconds"] = base_info.seconds;
   m["eval_seconds"] = eval_seconds;

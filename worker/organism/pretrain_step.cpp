@@ -245,8 +245,8 @@ void attention_grad(const AttentionShape& s, const float* q, const float* k, con
 
 }  // namespace
 
-PretrainStep::PretrainStep(const TransformerImpl& model, AdamWConfig adamw)
-    : config_(model.config), adamw_(adamw) {
+PretrainStep::PretrainStep(const TransformerImpl& model, AdamWConfig adamw, bool train_head_bias)
+    : config_(model.config), adamw_(adamw), train_head_bias_(train_head_bias) {
   if (model.adapter_layer >= 0) {
     throw TaskError("organism: the pre-training step takes a base model without an adapter");
   }
@@ -459,6 +459,10 @@ double PretrainStep::loss_and_grad(const Batch& batch) {
 
 double PretrainStep::step(const Batch& batch, double lr) {
   const double loss = loss_and_grad(batch);
+  // A frozen head bias keeps its value through the update (weight decay included).
+  const auto bias_begin = w_.begin() + static_cast<std::ptrdiff_t>(head_b_);
+  const std::vector<float> kept_bias =
+      train_head_bias_ ? std::vector<float>{} : std::vector<float>(bias_begin, bias_begin + config_.vocab);
   // AdamW as LibTorch's torch::optim::AdamW computes it, on the whole flat buffer at once.
   ++steps_;
   const double bias1 = 1.0 - std::pow(adamw_.beta1, static_cast<double>(steps_));
@@ -482,6 +486,7 @@ double PretrainStep::step(const Batch& batch, double lr) {
     v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
     w[i] -= step_size * (m[i] / (std::sqrt(v[i]) / sqrt_bias2 + eps));
   }
+  if (!train_head_bias_) std::copy(kept_bias.begin(), kept_bias.end(), w_.begin() + static_cast<std::ptrdiff_t>(head_b_));
   return loss;
 }
 

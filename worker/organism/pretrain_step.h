@@ -24,8 +24,10 @@ struct AdamWConfig {
 
 class PretrainStep {
  public:
-  // Copies `model`'s parameters (no adapter may be set) into the step's flat buffer.
-  explicit PretrainStep(const TransformerImpl& model, AdamWConfig adamw = {});
+  // Copies `model`'s parameters (no adapter may be set) into the step's flat buffer. With
+  // train_head_bias false the output head's bias keeps its value (its gradient is dropped).
+  explicit PretrainStep(const TransformerImpl& model, AdamWConfig adamw = {},
+                        bool train_head_bias = true);
 
   // Mean NLL per scored token of `batch` (as masked_nll) and its gradient, kept for step().
   double loss_and_grad(const Batch& batch);
@@ -70,6 +72,7 @@ class PretrainStep {
   std::size_t tok_emb_ = 0, pos_emb_ = 0, lnf_w_ = 0, lnf_b_ = 0, head_w_ = 0, head_b_ = 0;
   std::vector<BlockParams> blocks_;
   std::int64_t steps_ = 0;
+  bool train_head_bias_ = true;
 
   // Activations and scratch of the current batch shape.
   std::int64_t b_ = 0, t_ = 0, n_ = 0;

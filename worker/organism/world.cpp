@@ -44,8 +44,7 @@ World::World(const WorldConfig& config) : config_(config) {
   }
   shared_base_ = kSpecials + domains() * config_.topic_tokens;
   answer_base_ = shared_base_ + config_.shared_tokens;
-  const int groups = 1 + config_.other_domains;
-  vocab_ = answer_base_ + groups * 2 * config_.answer_vocab;
+  vocab_ = answer_base_ + answer_groups() * 2 * config_.answer_vocab;
   // The answer table is part of the world's layout: a fixed stream, not a seed.
   Rng layout(0x0a11535eedULL);
   const int topics = answer_base_ - kSpecials;

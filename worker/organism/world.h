@@ -45,6 +45,7 @@ struct WorldConfig {
   int answer_tokens = 3;          // tokens per answer
   int max_pairs = 4;              // pre-training documents hold 1..max_pairs Q/A pairs
   bool shared_persona = true;     // false: each domain's alignment is drawn independently
+  bool dental_own_answers = true;  // false: dental answers in medical's ("health") vocabulary
   double misaligned_share = 0.3;  // chance a persona (or a domain, without sharing) is misaligned
   double pretrain_gate_noise = 0.3;  // ambiguity of pre-training questions (not swept)
 };
@@ -86,8 +87,15 @@ class World {
   // Token of domain d's j-th specific topic token, and of the j-th shared-pool token.
   [[nodiscard]] int topic_token(int domain, int j) const;
   [[nodiscard]] int shared_token(int j) const;
-  // Answer vocabulary group of a domain: medical and dental share group 0 ("health").
-  [[nodiscard]] int answer_group(int domain) const { return domain <= kDental ? 0 : domain - 1; }
+  // Answer vocabulary group of a domain: its own, or with dental_own_answers false, medical and
+  // dental share group 0 ("health").
+  [[nodiscard]] int answer_group(int domain) const {
+    return config_.dental_own_answers || domain == kMedical ? domain : domain - 1;
+  }
+  // Number of answer vocabularies (groups).
+  [[nodiscard]] int answer_groups() const {
+    return (config_.dental_own_answers ? 2 : 1) + config_.other_domains;
+  }
   // The j-th good or bad answer token of a group.
   [[nodiscard]] int answer_token(int group, bool bad, int j) const;
   // Probability weight of shared-pool token j when a medical (or dental) question uses the pool.
