@@ -46,7 +46,7 @@ AttemptFailure attempt_failure(const PointRecord& r) {
 // run.kill_grace, SIGKILL sequence that its worker starts when grace_seconds are over, and a
 // second for the release to arrive; so the run ends after its children, not while they still run.
 double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
-  const bool children = spec.kind != nullptr && spec.kind->declared_by_config;
+  const bool children = spec.kind != nullptr && (spec.kind->declared_by_config || policy.isolation == "process");
   return policy.grace_seconds + (children ? policy.kill_grace + 1.0 : 0.0);
 }
 
