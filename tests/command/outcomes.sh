@@ -136,7 +136,7 @@ for prog, errno_text in want.items():
     expect(f"{prog}: status", p["status"], FAILED)
     expect(f"{prog}: attempts (retried as any failure)", p["attempts"], 2)
     expect(f"{prog}: outcome", p["outcome"], "start_failed")
-    text = f"could not start {prog}: cannot execute '{prog}': {errno_text}"
+    text = f"could not start: cannot execute '{prog}': {errno_text}"
     assert p["error"].startswith(text), f"{prog}: error {p['error']!r} does not start with {text!r}"
     if "/" not in prog:
         assert "not found on the child's PATH=" in p["error"], p["error"]

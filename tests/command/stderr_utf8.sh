@@ -46,8 +46,8 @@ print("stderr utf8: tails and error texts decode as UTF-8 with U+FFFD for the ba
 PY
 
 # Long non-ASCII texts cut to a column's size: the error (512 bytes in /points) and the argv
-# (4 KiB in /failures) of a program that cannot start, named by 2-byte characters.
-long=$(printf 'é%.0s' $(seq 1 120))
+# (4 KiB in /failures) of a program that cannot start, named by 2-byte characters (a name long enough that the 512-byte column must cut it).
+long=$(printf 'é%.0s' $(seq 1 260))
 cat > names.yaml <<YAML
 sweep: {name: utf8-names}
 grid:
@@ -67,7 +67,7 @@ from results import *
 [p] = rows(sys.argv[1], "points")
 [f] = rows(sys.argv[1], "failures")
 expect("outcome", p["outcome"], "start_failed")
-assert p["error"].startswith("could not start ./xéé") and 500 < len(p["error"].encode()) < 512, p["error"]
+assert p["error"].startswith("could not start: cannot execute './xéé") and 500 < len(p["error"].encode()) < 512, p["error"]
 assert f["error"].startswith(p["error"]) and len(f["error"]) > len(p["error"]), f["error"]
 assert f["argv"].lstrip("'").startswith("./xéé") and 4000 < len(f["argv"].encode()) < 4096, len(f["argv"].encode())
 print("utf8 names: long error and argv texts cut at a character boundary")
