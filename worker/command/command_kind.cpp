@@ -172,7 +172,7 @@ class CommandTask : public Task {
     child.shim_path = shim_;
     write_file(workdir / "params.json", params_json(point, id, workdir, ctx));
 
-    const command::ChildResult r = command::run_child(child, ctx.stopping, ctx.grace_seconds);
+    const command::ChildResult r = run_child(child, ctx);
 
     RunDetail d = failure_detail("", workdir.string(), argv);
     d.exit_code = r.outcome == command::ChildOutcome::kExited ? r.exit_code : -1;
@@ -248,6 +248,14 @@ class CommandTask : public Task {
   }
 
  private:
+  // Runs the child through this task's kept shim, or through a shim of its own should another
+  // thread be using that one (a worker rank runs its points one at a time, so that is rare).
+  command::ChildResult run_child(const command::ChildSpec& child, const TaskContext& ctx) {
+    std::unique_lock lock(supervisor_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return command::run_child(child, ctx.stopping, ctx.grace_seconds);
+    return supervisor_.run(child, ctx.stopping, ctx.grace_seconds);
+  }
+
   fs::path attempt_dir(const std::string& id, int attempt) const {
     return attempt_workdir(output_, run_.workdir_root, id, attempt);
   }
@@ -418,6 +426,8 @@ class CommandTask : public Task {
   std::string shim_;
   std::string python_dir_;
   std::string replicate_axis_;
+  std::mutex supervisor_mutex_;
+  command::Supervisor supervisor_;  // keeps one shim for point after point
   mutable std::mutex warn_mutex_;
   mutable std::set<std::string> warned_;
   mutable std::map<std::string, std::string> program_hashes_;

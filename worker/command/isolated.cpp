@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "command/supervisor.h"
@@ -67,7 +68,7 @@ class IsolatedTask : public Task {
     child.stderr_path = (workdir / "stderr.txt").string();
     child.timeout_seconds = run_.timeout;
     child.kill_grace_seconds = run_.kill_grace;
-    const command::ChildResult r = command::run_child(child, ctx.stopping, ctx.grace_seconds);
+    const command::ChildResult r = run_child(child, ctx);
 
     RunDetail d;
     d.workdir = workdir.string();
@@ -115,6 +116,14 @@ class IsolatedTask : public Task {
   }
 
  private:
+  // Runs the child through this task's kept shim, or through a shim of its own should another
+  // thread be using that one (a worker rank runs its points one at a time, so that is rare).
+  command::ChildResult run_child(const command::ChildSpec& child, const TaskContext& ctx) {
+    std::unique_lock lock(supervisor_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return command::run_child(child, ctx.stopping, ctx.grace_seconds);
+    return supervisor_.run(child, ctx.stopping, ctx.grace_seconds);
+  }
+
   void finish(const fs::path& workdir, bool succeeded) const {
     const bool keep = run_.keep_workdirs == "always" || (run_.keep_workdirs == "failed" && !succeeded);
     if (keep) return;
@@ -128,6 +137,8 @@ class IsolatedTask : public Task {
   RunPolicy run_;
   std::string config_;
   std::vector<std::string> env_;
+  std::mutex supervisor_mutex_;
+  command::Supervisor supervisor_;  // keeps one shim for point after point
 };
 
 }  // namespace

@@ -1,10 +1,11 @@
-// emsweep-shim: supervises one `command` child for a rank (worker/command/supervisor.h).
-// run_child starts it with posix_spawn and a socket on descriptor 3 (command/shim_protocol.h).
-// Not being an MPI process, it may fork: the program runs in a process group of its own, its
-// output is drained into capped capture files, the timeout is enforced, and the whole group is
-// killed when the child ends, when the rank says so, or when the rank dies (socket end-of-file).
-// It reaps every descendant (it is their subreaper) and ignores the job's stop signals: the
-// rank decides when to stop.
+// emsweep-shim: supervises a rank's `command` children, one point after another
+// (worker/command/supervisor.h). A Supervisor starts it once with posix_spawn and a socket on
+// descriptor 3 (command/shim_protocol.h) and sends it one spec per point. Not being an MPI
+// process, it may fork: each point's program runs in a process group of its own, its output is
+// drained into capped capture files, the timeout is enforced, and the whole group is killed when
+// the child ends, when the rank says so, or when the rank dies (socket end-of-file; the shim
+// then exits). It reaps every descendant (it is their subreaper) and ignores the job's stop
+// signals: the rank decides when to stop.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -271,10 +272,10 @@ struct Launch {
   }
 };
 
-// Supervises the one child of this shim from fork to the end of its whole process group.
-class Shim {
+// Supervises the child of one point from fork to the end of its whole process group.
+class PointSupervisor {
  public:
-  Shim(int socket, ChildSpec spec)
+  PointSupervisor(int socket, ChildSpec spec)
       : socket_(socket),
         spec_(std::move(spec)),
         out_(spec_.stdout_path, spec_.capture_cap_bytes),
@@ -303,8 +304,7 @@ class Shim {
     err_.finish();
     result.stdout_bytes = out_.total();
     result.stderr_bytes = err_.total();
-    rusage usage{};
-    if (::getrusage(RUSAGE_CHILDREN, &usage) == 0) result.peak_rss_kb = usage.ru_maxrss;
+    result.peak_rss_kb = peak_rss_kb_;
     if (start_error_) {
       result.outcome = ChildOutcome::kStartFailed;
       result.start_error = *start_error_;
@@ -586,8 +586,12 @@ class Shim {
       if (ended.si_pid == 0) return;
       if (ended.si_pid == child_ && !child_reaped_) ::kill(-child_, SIGKILL);
       int status = 0;
-      while (::waitpid(ended.si_pid, &status, 0) < 0 && errno == EINTR) {
+      // wait4's usage of a reaped process covers it and the descendants it reaped itself;
+      // orphans come here. (RUSAGE_CHILDREN would mix in the points before this one.)
+      rusage usage{};
+      while (::wait4(ended.si_pid, &status, 0, &usage) < 0 && errno == EINTR) {
       }
+      peak_rss_kb_ = std::max<std::int64_t>(peak_rss_kb_, usage.ru_maxrss);
       if (ended.si_pid == child_) {
         child_reaped_ = true;
         child_status_ = status;
@@ -612,11 +616,24 @@ class Shim {
   int last_signal_ = 0;
   bool rank_gone_ = false;
   std::optional<std::string> start_error_;
+  std::int64_t peak_rss_kb_ = -1;  // largest ru_maxrss of the processes reaped for this point
 };
 
-// Reads the spec frame from the socket (blocking); nullopt when the rank went away first.
-// Reads not a byte further: a kill command may follow at once.
+// Waits (blocking) for the next point's spec and returns its payload; nullopt when the rank went
+// away. A kill command for a point that has already ended is skipped. Reads not a byte beyond
+// the frame: a kill command for this point may follow at once.
 std::optional<std::string> read_spec_frame(int socket) {
+  for (;;) {
+    char message = 0;
+    const ssize_t n = ::recv(socket, &message, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    if (message == shim::kMessageSpec) break;
+    if (message != shim::kCommandKill) {
+      complain(fmt::format("unexpected message byte {} from the rank", static_cast<int>(message)));
+      return std::nullopt;
+    }
+  }
   shim::FrameReader reader;
   char buffer[4096];
   while (!reader.complete()) {
@@ -658,22 +675,23 @@ int shim_main() {
     return 1;
   }
 
-  const std::optional<std::string> payload = read_spec_frame(shim::kSocketFd);
-  if (!payload) return 0;  // the rank is gone before it said what to run
-  ChildSpec spec;
-  try {
-    spec = shim::decode_spec(*payload);
-  } catch (const shim::ProtocolError& e) {
-    complain(e.what());
-    return 2;
+  // One point after another, until the rank closes its end.
+  for (;;) {
+    const std::optional<std::string> payload = read_spec_frame(shim::kSocketFd);
+    if (!payload) return 0;  // the rank is gone (or done) before it said what to run next
+    ChildSpec spec;
+    try {
+      spec = shim::decode_spec(*payload);
+    } catch (const shim::ProtocolError& e) {
+      complain(e.what());
+      return 2;
+    }
+    if (!shim::send_all(shim::kSocketFd, {&shim::kMessageAccepted, 1})) return 0;
+    PointSupervisor supervisor(shim::kSocketFd, std::move(spec));
+    const ChildResult result = supervisor.run(sigchld.get());
+    if (supervisor.rank_gone()) return 0;  // nobody to tell
+    if (!shim::send_all(shim::kSocketFd, shim::frame(shim::encode_result(result)))) return 1;
   }
-  Shim supervisor(shim::kSocketFd, std::move(spec));
-  const ChildResult result = supervisor.run(sigchld.get());
-  if (!supervisor.rank_gone() &&
-      !shim::send_all(shim::kSocketFd, shim::frame(shim::encode_result(result)))) {
-    return 1;  // the rank is gone now: nobody to tell
-  }
-  return 0;
 }
 
 }  // namespace

@@ -11,8 +11,9 @@ namespace {
 
 // First word of every spec: "EMSSHIM" and a version, so that a shim from another build (say,
 // EMSWEEP_SHIM pointing at an old one) says so instead of misreading the spec.
-constexpr std::uint64_t kSpecMagic = 0x454d'5353'4849'4d01;  // "EMSSHIM" 1
-constexpr std::uint64_t kResultMagic = 0x454d'5353'4849'4d81;
+// Version 2: one shim serves many points (kMessageSpec, kMessageAccepted).
+constexpr std::uint64_t kSpecMagic = 0x454d'5353'4849'4d02;  // "EMSSHIM" 2
+constexpr std::uint64_t kResultMagic = 0x454d'5353'4849'4d82;
 constexpr std::size_t kLengthBytes = sizeof(std::uint64_t);
 
 class Writer {
@@ -156,6 +157,10 @@ ChildResult decode_result(std::string_view payload) {
   result.stderr_bytes = r.u64();
   r.finish();
   return result;
+}
+
+std::string spec_message(const ChildSpec& spec) {
+  return kMessageSpec + frame(encode_spec(spec));
 }
 
 std::string frame(std::string_view payload) {

@@ -1,8 +1,11 @@
-// The wire between run_child (in a rank) and emsweep-shim: one AF_UNIX stream socket, which the
-// shim finds as file descriptor kSocketFd.
-//   rank → shim: one frame holding the ChildSpec, then single command bytes (kCommandKill);
-//                end-of-file means the rank is gone, and the shim ends the child.
-//   shim → rank: one frame holding the ChildResult once the child's whole group has ended.
+// The wire between a Supervisor (in a rank) and emsweep-shim: one AF_UNIX stream socket, which
+// the shim finds as file descriptor kSocketFd, used for one point after another.
+//   rank → shim: per point kMessageSpec and a frame holding the ChildSpec, then single command
+//                bytes (kCommandKill); end-of-file means the rank is gone, and the shim ends the
+//                child (if one runs) and exits. A kill that arrives between points is ignored.
+//   shim → rank: per point kMessageAccepted once the spec is decoded (the point is the shim's
+//                from then on), then a frame holding the ChildResult once the child's whole
+//                group has ended.
 // A frame is a u64 payload length and the payload. Numbers are native-endian (both ends run on
 // one machine); a string is a u64 length and its bytes.
 #pragma once
@@ -18,8 +21,12 @@ namespace emsweep::command::shim {
 
 // The descriptor number of the socket in the shim.
 inline constexpr int kSocketFd = 3;
+// Message byte: a spec frame follows; run it as the next point.
+inline constexpr char kMessageSpec = 'S';
 // Command byte: terminate the child's group now (SIGTERM, kill grace, SIGKILL); kCancelled.
 inline constexpr char kCommandKill = 'K';
+// Answer byte: the spec was read and decoded; the result frame follows when the point ends.
+inline constexpr char kMessageAccepted = 'A';
 // A frame larger than this is refused as garbage (argv and env together stay far below).
 inline constexpr std::uint64_t kMaxFrameBytes = std::uint64_t{256} << 20;
 
@@ -31,6 +38,8 @@ class ProtocolError : public std::runtime_error {
 
 // The spec as a frame payload (shim_path is not sent: the shim is already running).
 [[nodiscard]] std::string encode_spec(const ChildSpec& spec);
+// kMessageSpec and the framed spec: what the rank sends to run one point.
+[[nodiscard]] std::string spec_message(const ChildSpec& spec);
 // Decodes encode_spec's payload; throws ProtocolError.
 [[nodiscard]] ChildSpec decode_spec(std::string_view payload);
 // The result as a frame payload.

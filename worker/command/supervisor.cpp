@@ -72,79 +72,11 @@ struct SpawnAttributes {
   }
 };
 
-// A running emsweep-shim and the rank's end of its socket. Destroying it closes the socket
-// (the shim then ends the child) and reaps the shim, so no path leaves a zombie behind.
-class ShimProcess {
- public:
-  // Starts `path` with the other end of a new socket as its descriptor shim::kSocketFd.
-  explicit ShimProcess(const std::string& path) {
-    int ends[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
-      throw TaskError("cannot create a socket for the command shim: " + errno_text(errno));
-    }
-    socket_.reset(ends[0]);
-    UniqueFd shim_end(ends[1]);
-    if (shim_end.get() == shim::kSocketFd) {
-      // dup2 onto itself would keep close-on-exec set; move it out of the way first.
-      const int moved = ::fcntl(shim_end.get(), F_DUPFD_CLOEXEC, shim::kSocketFd + 1);
-      const int error = errno;
-      shim_end.reset(moved);
-      if (!shim_end.valid()) {
-        throw TaskError("cannot duplicate the command shim's socket: " + errno_text(error));
-      }
-    }
-
-    SpawnAttributes spawn;
-    // The socket first: stdin's /dev/null must not replace it should it sit on descriptor 0.
-    posix_spawn_file_actions_adddup2(&spawn.actions, shim_end.get(), shim::kSocketFd);
-    posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    // The calling thread's mask and the rank's handlers (MPI's, emsweep's) do not apply there.
-    sigset_t none;
-    sigemptyset(&none);
-    sigset_t all;
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&spawn.attr, &none);
-    posix_spawnattr_setsigdefault(&spawn.attr, &all);
-    posix_spawnattr_setflags(&spawn.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::string arg0 = path;
-    char* argv[] = {arg0.data(), nullptr};
-    if (const int rc =
-            ::posix_spawn(&pid_, path.c_str(), &spawn.actions, &spawn.attr, argv, environ);
-        rc != 0) {
-      throw TaskError(fmt::format("cannot start the command shim '{}': {}", path, errno_text(rc)),
-                      kShimHint);
-    }
-  }
-  ShimProcess(const ShimProcess&) = delete;
-  ShimProcess& operator=(const ShimProcess&) = delete;
-  ~ShimProcess() {
-    socket_.reset();
-    wait();
-  }
-
-  // The rank's end of the socket.
-  [[nodiscard]] int socket() const { return socket_.get(); }
-
-  // Waits for the shim to exit; its wait status.
-  int wait() {
-    if (pid_ > 0) {
-      while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-    }
-    return status_;
-  }
-
- private:
-  UniqueFd socket_;
-  pid_t pid_ = -1;
-  int status_ = 0;
-};
-
-// Reads the shim's result, sending the kill command once `cancel` has been set for
-// `cancel_grace` seconds. Returns when the result is complete or the shim closed the socket.
-void await_result(int socket, shim::FrameReader& reader, const std::atomic<bool>* cancel,
-                  double cancel_grace_seconds) {
+// Reads the shim's answers to a spec (kMessageAccepted, then the result frame), sending the kill
+// command once `cancel` has been set for `cancel_grace` seconds. Returns when the result is
+// complete or the shim closed the socket; `accepted` says whether the shim took the point.
+void await_result(int socket, shim::FrameReader& reader, bool& accepted,
+                  const std::atomic<bool>* cancel, double cancel_grace_seconds) {
   std::optional<Clock::time_point> kill_at;
   bool kill_sent = false;
   while (!reader.complete()) {
@@ -175,10 +107,19 @@ void await_result(int socket, shim::FrameReader& reader, const std::atomic<bool>
     }
     if (ready > 0) {
       std::array<char, 4096> buffer;
-      const ssize_t n =
-          ::recv(socket, buffer.data(), std::min(buffer.size(), reader.missing()), MSG_DONTWAIT);
+      const std::size_t want = accepted ? std::min(buffer.size(), reader.missing()) : 1;
+      const ssize_t n = ::recv(socket, buffer.data(), want, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;  // the shim is gone
-      if (n > 0) reader.feed(buffer.data(), static_cast<std::size_t>(n));
+      if (n <= 0) continue;
+      if (accepted) {
+        reader.feed(buffer.data(), static_cast<std::size_t>(n));
+      } else if (buffer[0] == shim::kMessageAccepted) {
+        accepted = true;
+      } else {
+        throw TaskError(fmt::format("the command shim sent byte {} where it acknowledges a point",
+                                    static_cast<int>(buffer[0])),
+                        kShimHint);
+      }
     }
   }
 }
@@ -243,27 +184,140 @@ std::string valid_utf8(std::string_view in) {
 
 }  // namespace
 
-ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel,
-                      double cancel_grace_seconds) {
-  const std::string shim_path = spec.shim_path.empty() ? default_shim_path() : spec.shim_path;
-  ShimProcess shim(shim_path);
-  shim::FrameReader reader;
-  // A shim that failed early closes the socket; its exit status below says why.
-  if (shim::send_all(shim.socket(), shim::frame(shim::encode_spec(spec)))) {
-    await_result(shim.socket(), reader, cancel, cancel_grace_seconds);
+// A running emsweep-shim and the rank's end of its socket. Destroying it closes the socket
+// (the shim then ends the child, if one runs, and exits) and reaps the shim, so no path leaves
+// a zombie behind.
+class Supervisor::Shim {
+ public:
+  // Starts `path` with the other end of a new socket as its descriptor shim::kSocketFd.
+  explicit Shim(std::string path) : path_(std::move(path)) {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+      throw TaskError("cannot create a socket for the command shim: " + errno_text(errno));
+    }
+    socket_.reset(ends[0]);
+    UniqueFd shim_end(ends[1]);
+    if (shim_end.get() == shim::kSocketFd) {
+      // dup2 onto itself would keep close-on-exec set; move it out of the way first.
+      const int moved = ::fcntl(shim_end.get(), F_DUPFD_CLOEXEC, shim::kSocketFd + 1);
+      const int error = errno;
+      shim_end.reset(moved);
+      if (!shim_end.valid()) {
+        throw TaskError("cannot duplicate the command shim's socket: " + errno_text(error));
+      }
+    }
+
+    SpawnAttributes spawn;
+    // The socket first: stdin's /dev/null must not replace it should it sit on descriptor 0.
+    posix_spawn_file_actions_adddup2(&spawn.actions, shim_end.get(), shim::kSocketFd);
+    posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    // The calling thread's mask and the rank's handlers (MPI's, emsweep's) do not apply there.
+    sigset_t none;
+    sigemptyset(&none);
+    sigset_t all;
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&spawn.attr, &none);
+    posix_spawnattr_setsigdefault(&spawn.attr, &all);
+    posix_spawnattr_setflags(&spawn.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    std::string arg0 = path_;
+    char* argv[] = {arg0.data(), nullptr};
+    if (const int rc =
+            ::posix_spawn(&pid_, path_.c_str(), &spawn.actions, &spawn.attr, argv, environ);
+        rc != 0) {
+      throw TaskError(fmt::format("cannot start the command shim '{}': {}", path_, errno_text(rc)),
+                      kShimHint);
+    }
   }
-  const int status = shim.wait();
-  if (!reader.complete()) {
+  Shim(const Shim&) = delete;
+  Shim& operator=(const Shim&) = delete;
+  ~Shim() {
+    socket_.reset();
+    wait();
+  }
+
+  // The rank's end of the socket.
+  [[nodiscard]] int socket() const { return socket_.get(); }
+  // The executable it runs.
+  [[nodiscard]] const std::string& path() const { return path_; }
+  // Its pid (-1 once reaped).
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+  // Whether it still waits for a point: between points it sends nothing, so a readable socket
+  // means end-of-file (it died) or a message out of turn; either way it is not to be used.
+  [[nodiscard]] bool idle_and_alive() const {
+    pollfd fd{socket_.get(), POLLIN, 0};
+    return ::poll(&fd, 1, 0) == 0;
+  }
+
+  // Waits for the shim to exit; its wait status.
+  int wait() {
+    if (pid_ > 0) {
+      while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+      }
+      pid_ = -1;
+    }
+    return status_;
+  }
+
+ private:
+  std::string path_;
+  UniqueFd socket_;
+  pid_t pid_ = -1;
+  int status_ = 0;
+};
+
+Supervisor::Supervisor() = default;
+
+Supervisor::~Supervisor() = default;
+
+int Supervisor::shim_pid() const {
+  return shim_ ? shim_->pid() : -1;
+}
+
+ChildResult Supervisor::run(const ChildSpec& spec, const std::atomic<bool>* cancel,
+                            double cancel_grace_seconds) {
+  const std::string shim_path = spec.shim_path.empty() ? default_shim_path() : spec.shim_path;
+  const std::string message = shim::spec_message(spec);
+  for (;;) {
+    // A shim kept from the last point is used again unless it died meanwhile (or is another).
+    if (shim_ && (shim_->path() != shim_path || !shim_->idle_and_alive())) shim_.reset();
+    const bool fresh = !shim_;
+    if (fresh) shim_ = std::make_unique<Shim>(shim_path);
+    shim::FrameReader reader;
+    bool accepted = false;
+    try {
+      // A shim that failed (or died) closes the socket; its exit status below says why.
+      if (shim::send_all(shim_->socket(), message)) {
+        await_result(shim_->socket(), reader, accepted, cancel, cancel_grace_seconds);
+      }
+    } catch (...) {
+      shim_.reset();  // closing the socket ends the child, and the shim
+      throw;
+    }
+    if (reader.complete()) {
+      try {
+        return shim::decode_result(reader.payload());
+      } catch (const shim::ProtocolError& e) {
+        shim_.reset();
+        throw TaskError(e.what(), kShimHint);
+      }
+    }
+    const int status = shim_->wait();
+    shim_.reset();
+    // A kept shim that died before it took the point (killed while idle): the point has not
+    // started, so a fresh shim runs it.
+    if (!fresh && !accepted) continue;
     throw TaskError(fmt::format("the command shim '{}' ended ({}) without saying how the child "
                                 "ended; its own message, if any, is on the rank's stderr",
                                 shim_path, describe_status(status)),
                     kShimHint);
   }
-  try {
-    return shim::decode_result(reader.payload());
-  } catch (const shim::ProtocolError& e) {
-    throw TaskError(e.what(), kShimHint);
-  }
+}
+
+ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel,
+                      double cancel_grace_seconds) {
+  Supervisor supervisor;
+  return supervisor.run(spec, cancel, cancel_grace_seconds);
 }
 
 std::string read_tail_utf8(const std::string& path, std::size_t max_bytes) {

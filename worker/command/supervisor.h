@@ -1,12 +1,14 @@
 // Supervised child processes for the `command` task kind. A rank never forks: it starts the
-// small exec shim `emsweep-shim` with posix_spawn, and the shim (not an MPI process) forks the
-// real program into a process group of its own, drains its output into capped files, enforces
-// the timeout, and kills the whole group when the point ends, when it is told to, or when the
-// rank that started it dies (its control pipe reaches end-of-file).
+// small exec shim `emsweep-shim` with posix_spawn, once, and keeps it for point after point; the
+// shim (not an MPI process) forks each point's program into a process group of its own, drains
+// its output into capped files, enforces the timeout, and kills the whole group when the point
+// ends, when it is told to, or when the rank that started it dies (its socket reaches
+// end-of-file).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,11 +51,35 @@ struct ChildResult {
   std::uint64_t stderr_bytes = 0;
 };
 
-// Starts the child and waits for it and its whole process group to end. When `cancel` becomes
-// true the child gets `cancel_grace_seconds` more to finish, then SIGTERM, kill_grace, SIGKILL
-// (outcome kCancelled unless it ended by itself in the grace period). Never busy-waits. Throws
-// TaskError only when the shim itself cannot be started or ends without a report (it was
-// killed); a child that cannot start is kStartFailed.
+// Runs children one after another through one emsweep-shim kept alive between them, which saves
+// the shim's start (an exec and its dynamic loading) on every point but the first. A shim that
+// died between points is replaced before the next one. Not thread-safe: one per thread (a
+// worker rank runs its points one at a time). Destroying it ends the shim.
+class Supervisor {
+ public:
+  Supervisor();
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts the child and waits for it and its whole process group to end. When `cancel`
+  // becomes true the child gets `cancel_grace_seconds` more to finish, then SIGTERM,
+  // kill_grace, SIGKILL (outcome kCancelled unless it ended by itself in the grace period).
+  // Never busy-waits. Throws TaskError only when the shim cannot be started or ends without a
+  // report (it was killed during the point); a child that cannot start is kStartFailed.
+  [[nodiscard]] ChildResult run(const ChildSpec& spec, const std::atomic<bool>* cancel = nullptr,
+                                double cancel_grace_seconds = 0);
+
+  // The pid of the shim kept for the next point, or -1 when none runs (for tests).
+  [[nodiscard]] int shim_pid() const;
+
+ private:
+  class Shim;
+  std::unique_ptr<Shim> shim_;
+};
+
+// One child through a shim of its own, started for it and ended afterwards (Supervisor::run
+// with a fresh Supervisor; same guarantees, one exec more per point).
 [[nodiscard]] ChildResult run_child(const ChildSpec& spec, const std::atomic<bool>* cancel = nullptr,
                                     double cancel_grace_seconds = 0);
 
