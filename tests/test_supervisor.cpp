@@ -546,3 +546,60 @@ TEST_CASE("a NUL byte in an argument is a start error, not a truncated argument"
   CHECK(r.outcome == ChildOutcome::kStartFailed);
   CHECK_THAT(r.start_error, Catch::Contains("NUL"));
 }
+
+TEST_CASE("one kept shim serves point after point, each in a group of its own", "[supervisor][kept]") {
+  const std::string dir = temp_dir();
+  Supervisor supervisor;
+  CHECK(supervisor.shim_pid() == -1);
+  ChildResult first = supervisor.run(spec_in(dir, sh("echo 1")));
+  REQUIRE(first.outcome == ChildOutcome::kExited);
+  const int shim = supervisor.shim_pid();
+  REQUIRE(shim > 0);
+  const int descriptors = open_descriptors();
+  for (int i = 0; i < 200; ++i) {
+    // Each point: its own exit status and output, its own process group (the child's pgid is
+    // its pid), and a grandchild left behind is gone when the point ends.
+    const std::string script = "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > " + dir + "/ids; sleep 100 & echo $! >> " +
+                               dir + "/ids; exit " + std::to_string(i % 7);
+    const ChildResult r = supervisor.run(spec_in(dir, sh(script)));
+    REQUIRE(r.outcome == ChildOutcome::kExited);
+    CHECK(r.exit_code == i % 7);
+    if (i % 50 == 0) {
+      std::istringstream ids(read_all(dir + "/ids"));
+      long pid = 0, pgid = 0, grandchild = 0;
+      ids >> pid >> pgid >> grandchild;
+      CHECK(pid == pgid);
+      CHECK(all_gone_soon({static_cast<pid_t>(grandchild)}));
+    }
+  }
+  CHECK(supervisor.shim_pid() == shim);            // the same shim all along
+  CHECK(open_descriptors() == descriptors);        // and no descriptor left behind
+}
+
+TEST_CASE("a kept shim killed between points is replaced for the next one", "[supervisor][kept]") {
+  const std::string dir = temp_dir();
+  Supervisor supervisor;
+  REQUIRE(supervisor.run(spec_in(dir, sh("exit 0"))).outcome == ChildOutcome::kExited);
+  const int shim = supervisor.shim_pid();
+  REQUIRE(shim > 0);
+  REQUIRE(::kill(shim, SIGKILL) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const ChildResult r = supervisor.run(spec_in(dir, sh("exit 5")));
+  CHECK(r.outcome == ChildOutcome::kExited);
+  CHECK(r.exit_code == 5);
+  CHECK(supervisor.shim_pid() > 0);
+  CHECK(supervisor.shim_pid() != shim);
+}
+
+TEST_CASE("a kept shim still applies each point's timeout and cancel", "[supervisor][kept]") {
+  const std::string dir = temp_dir();
+  Supervisor supervisor;
+  ChildSpec slow = spec_in(dir, sh("trap '' TERM; sleep 100"));
+  slow.timeout_seconds = 0.5;
+  CHECK(supervisor.run(slow).outcome == ChildOutcome::kTimeout);
+  std::atomic<bool> cancel{true};
+  CHECK(supervisor.run(spec_in(dir, sh("sleep 100")), &cancel, 0.2).outcome == ChildOutcome::kCancelled);
+  const ChildResult after = supervisor.run(spec_in(dir, sh("echo fine")));
+  CHECK(after.outcome == ChildOutcome::kExited);
+  CHECK(read_all(dir + "/stdout") == "fine\n");
+}
