@@ -388,10 +388,18 @@ TEST_CASE("cancel: the child gets the grace, then its group is stopped", "[super
     CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
   }
   SECTION("a child that ignores SIGTERM gets SIGKILL after the kill grace") {
-    cancel = true;
-    auto spec = spec_in(temp_dir(), sh("trap '' TERM; sleep 100 & wait; wait"));
+    // The cancel comes only once the trap is in place: a TERM that arrives before the shell
+    // has run `trap` kills it, which is the right outcome but not the case under test.
+    const std::string dir = temp_dir();
+    auto spec = spec_in(dir, sh("trap '' TERM; echo $$ > ready; sleep 100 & wait; wait"));
+    spec.cwd = dir;
     spec.kill_grace_seconds = 0.3;
+    std::thread canceller([&cancel, &dir] {
+      await_pids(dir + "/ready", 1);
+      cancel = true;
+    });
     const ChildResult r = run(spec, &cancel, /*cancel_grace=*/0);
+    canceller.join();
     CHECK(r.outcome == ChildOutcome::kCancelled);
     CHECK(r.signal == SIGKILL);
     CHECK(r.wall_seconds < spec.kill_grace_seconds + kTimeoutSlackSeconds);
