@@ -1,4 +1,4 @@
-#include "export.h"
+#include "analysis/export.h"
 
 #include <fmt/core.h>
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <unordered_set>
 
-#include "error.h"
+#include "sweep/core/error.h"
 
 namespace emsweep::analysis {
 namespace {

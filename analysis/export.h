@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
-#include "select.h"
+#include "analysis/results.h"
+#include "analysis/select.h"
 
 namespace emsweep::analysis {
 

@@ -1,8 +1,8 @@
-#include "hdf5_handle.h"
+#include "analysis/hdf5_handle.h"
 
 #include <vector>
 
-#include "error.h"
+#include "sweep/core/error.h"
 
 namespace emsweep::analysis {
 namespace {

@@ -1,4 +1,4 @@
-#include "plot.h"
+#include "analysis/plot.h"
 
 #include <fmt/core.h>
 #include <sys/wait.h>
@@ -14,10 +14,10 @@
 #include <map>
 #include <unordered_map>
 
-#include "error.h"
-#include "export.h"
-#include "stats.h"
-#include "summary.h"
+#include "sweep/core/error.h"
+#include "analysis/export.h"
+#include "analysis/stats.h"
+#include "analysis/summary.h"
 
 namespace emsweep::analysis {
 namespace {

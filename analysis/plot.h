@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
-#include "select.h"
+#include "analysis/results.h"
+#include "analysis/select.h"
 
 namespace emsweep::analysis {
 

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "analysis/report.h"
 
 #include <fmt/core.h>
 
@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <functional>
 
-#include "error.h"
-#include "export.h"
-#include "plot.h"
-#include "summary.h"
+#include "sweep/core/error.h"
+#include "analysis/export.h"
+#include "analysis/plot.h"
+#include "analysis/summary.h"
 
 namespace emsweep::analysis {
 namespace {

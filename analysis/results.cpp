@@ -1,4 +1,4 @@
-#include "results.h"
+#include "analysis/results.h"
 
 #include <fmt/core.h>
 #include <hdf5.h>
@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
-#include "hdf5_handle.h"
-#include "value.h"
+#include "sweep/core/error.h"
+#include "analysis/hdf5_handle.h"
+#include "sweep/core/value.h"
 
 namespace emsweep::analysis {
 namespace {

@@ -1,4 +1,4 @@
-#include "select.h"
+#include "analysis/select.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 #include <map>
 #include <optional>
 
-#include "error.h"
-#include "spec.h"
-#include "value.h"
+#include "sweep/core/error.h"
+#include "sweep/core/spec.h"
+#include "sweep/core/value.h"
 
 namespace emsweep::analysis {
 namespace {

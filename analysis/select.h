@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
+#include "analysis/results.h"
 
 namespace emsweep::analysis {
 

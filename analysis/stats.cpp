@@ -1,4 +1,4 @@
-#include "stats.h"
+#include "analysis/stats.h"
 
 #include <cmath>
 #include <limits>

@@ -1,13 +1,13 @@
-#include "summary.h"
+#include "analysis/summary.h"
 
 #include <fmt/core.h>
 
 #include <cmath>
 
-#include "error.h"
-#include "export.h"
-#include "json.h"
-#include "spec.h"
+#include "sweep/core/error.h"
+#include "analysis/export.h"
+#include "sweep/core/json.h"
+#include "sweep/core/spec.h"
 
 namespace emsweep::analysis {
 namespace {

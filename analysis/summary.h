@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
-#include "select.h"
-#include "stats.h"
+#include "analysis/results.h"
+#include "analysis/select.h"
+#include "analysis/stats.h"
 
 namespace emsweep::analysis {
 

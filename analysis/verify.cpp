@@ -1,4 +1,4 @@
-#include "verify.h"
+#include "analysis/verify.h"
 
 #include <fmt/format.h>
 
@@ -10,13 +10,13 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "error.h"
-#include "grid.h"
-#include "journal.h"
-#include "plan.h"
-#include "results.h"
-#include "spec.h"
-#include "store.h"
+#include "sweep/core/error.h"
+#include "sweep/core/grid.h"
+#include "sweep/store/journal.h"
+#include "sweep/core/plan.h"
+#include "analysis/results.h"
+#include "sweep/core/spec.h"
+#include "sweep/store/store.h"
 
 namespace emsweep::analysis {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep::analysis {
 

@@ -1,7 +1,7 @@
-# Writes sweep/version.cpp with the git commit of the source tree at build time, not only when
-# CMake configures, so that a results file never names an older commit than the code that wrote
-# it. "-dirty" marks uncommitted changes to tracked files. configure_file rewrites the file only
-# when its text changes, so an unchanged commit recompiles nothing.
+# Writes version.cpp (from sweep/core/version.cpp.in) with the git commit of the source tree at
+# build time, not only when CMake configures, so that a results file never names an older commit
+# than the code that wrote it. "-dirty" marks uncommitted changes to tracked files. configure_file
+# rewrites the file only when its text changes, so an unchanged commit recompiles nothing.
 # Usage: cmake -DSOURCE_DIR=... -DIN=version.cpp.in -DOUT=version.cpp -DPROJECT_VERSION=...
 #        -P version_stamp.cmake
 execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY "${SOURCE_DIR}"

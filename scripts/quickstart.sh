@@ -9,7 +9,7 @@ bash scripts/install-deps.sh
 build=${EMSWEEP_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)"
-emsweep="$build/sweep/emsweep"
+emsweep="$build/bin/emsweep"
 "$emsweep" plan configs/quickstart.yaml
 ranks=$(nproc)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

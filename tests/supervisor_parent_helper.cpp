@@ -3,7 +3,7 @@
 // Usage: supervisor_parent_helper SHIM PIDFILE
 #include <cstdio>
 
-#include "command/supervisor.h"
+#include "worker/command/supervisor.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {

@@ -16,14 +16,14 @@
 #include <sstream>
 #include <thread>
 
-#include "error.h"
-#include "export.h"
-#include "plot.h"
-#include "report.h"
-#include "results.h"
-#include "select.h"
-#include "stats.h"
-#include "summary.h"
+#include "sweep/core/error.h"
+#include "analysis/export.h"
+#include "analysis/plot.h"
+#include "analysis/report.h"
+#include "analysis/results.h"
+#include "analysis/select.h"
+#include "analysis/stats.h"
+#include "analysis/summary.h"
 
 extern char** environ;
 

@@ -18,18 +18,18 @@
 #include <sstream>
 #include <thread>
 
-#include "error.h"
-#include "export.h"
-#include "journal.h"
-#include "kinds.h"
-#include "merge.h"
-#include "report.h"
-#include "results.h"
-#include "select.h"
-#include "store.h"
-#include "summary.h"
-#include "verify.h"
-#include "wire.h"
+#include "sweep/core/error.h"
+#include "analysis/export.h"
+#include "sweep/store/journal.h"
+#include "worker/kinds.h"
+#include "sweep/store/merge.h"
+#include "analysis/report.h"
+#include "analysis/results.h"
+#include "analysis/select.h"
+#include "sweep/store/store.h"
+#include "analysis/summary.h"
+#include "analysis/verify.h"
+#include "sweep/store/wire.h"
 
 extern char** environ;
 
@@ -40,7 +40,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kEmsweep = std::string(EMSWEEP_BINARY_DIR) + "/sweep/emsweep";
+const std::string kEmsweep = std::string(EMSWEEP_BINARY_DIR) + "/bin/emsweep";
 
 std::string scratch(const std::string& name) {
   std::string d = std::string(EMSWEEP_BINARY_DIR) + "/tests/analysis-run/" + name;

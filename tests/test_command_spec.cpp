@@ -4,11 +4,11 @@
 
 #include <string>
 
-#include "command_line.h"
-#include "grid.h"
-#include "kinds.h"
-#include "plan.h"
-#include "spec.h"
+#include "sweep/core/command_line.h"
+#include "sweep/core/grid.h"
+#include "worker/kinds.h"
+#include "sweep/core/plan.h"
+#include "sweep/core/spec.h"
 
 using namespace emsweep;
 

@@ -9,15 +9,15 @@
 #include <set>
 #include <thread>
 
-#include "coordinator.h"
-#include "error.h"
-#include "grid.h"
-#include "kinds.h"
-#include "scheduler.h"
-#include "signals.h"
-#include "store.h"
-#include "transport.h"
-#include "worker_loop.h"
+#include "sweep/engine/coordinator.h"
+#include "sweep/core/error.h"
+#include "sweep/core/grid.h"
+#include "worker/kinds.h"
+#include "sweep/engine/scheduler.h"
+#include "sweep/engine/signals.h"
+#include "sweep/store/store.h"
+#include "sweep/engine/transport.h"
+#include "sweep/engine/worker_loop.h"
 
 using namespace emsweep;
 namespace fs = std::filesystem;

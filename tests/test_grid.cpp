@@ -4,10 +4,10 @@
 
 #include <set>
 
-#include "grid.h"
-#include "kinds.h"
-#include "plan.h"
-#include "spec.h"
+#include "sweep/core/grid.h"
+#include "worker/kinds.h"
+#include "sweep/core/plan.h"
+#include "sweep/core/spec.h"
 
 using namespace emsweep;
 

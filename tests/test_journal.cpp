@@ -10,8 +10,8 @@
 #include <fstream>
 #include <random>
 
-#include "error.h"
-#include "journal.h"
+#include "sweep/core/error.h"
+#include "sweep/store/journal.h"
 
 using namespace emsweep;
 namespace fs = std::filesystem;

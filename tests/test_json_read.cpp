@@ -13,7 +13,7 @@
 #include <limits>
 #include <string>
 
-#include "command/json_read.h"
+#include "worker/command/json_read.h"
 
 using namespace emsweep;
 

@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
-#include "grid.h"
-#include "kinds.h"
-#include "organism/finetune.h"
-#include "organism/model.h"
-#include "organism/pretrain_step.h"
-#include "spec.h"
+#include "sweep/core/error.h"
+#include "sweep/core/grid.h"
+#include "worker/kinds.h"
+#include "worker/organism/finetune.h"
+#include "worker/organism/model.h"
+#include "worker/organism/pretrain_step.h"
+#include "sweep/core/spec.h"
 
 // LibTorch's logging header defines CHECK (glog style); Catch's must win in this file.
 #undef CHECK

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-#include "organism/world.h"
+#include "worker/organism/world.h"
 
 using namespace emsweep::organism;
 

@@ -11,8 +11,8 @@
 #include <iterator>
 #include <string>
 
-#include "command/python_helper.h"
-#include "error.h"
+#include "worker/command/python_helper.h"
+#include "sweep/core/error.h"
 
 using namespace emsweep;
 namespace fs = std::filesystem;

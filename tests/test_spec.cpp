@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "error.h"
-#include "kinds.h"
-#include "spec.h"
+#include "sweep/core/error.h"
+#include "worker/kinds.h"
+#include "sweep/core/spec.h"
 
 using namespace emsweep;
 
@@ -91,6 +91,42 @@ TEST_CASE("command-line overrides replace and add settings", "[spec][override]")
   REQUIRE(s.axes.size() == 2);
   CHECK(s.axes[1].name == "gate_noise");
   CHECK(s.overrides.size() == 4);
+}
+
+TEST_CASE("the command line wins: --set grid.X makes a fixed setting an axis, --set task.X fixes an axis",
+          "[spec][override]") {
+  const std::string file = std::string("sweep: {name: t}\n") + "grid:\n  x: [1, 2]\n  gate_noise: [0, 0.5]\n" +
+                           "task: {kind: probe, sleep_ms: 7}\n";
+  // Without --set the file is consistent.
+  auto plain = ok(file);
+  REQUIRE(plain.axes.size() == 2);
+  CHECK(plain.notes.empty());
+
+  // task.sleep_ms fixed in the file becomes an axis.
+  auto s = ok(file, {"grid.sleep_ms=[10,20,30]"});
+  REQUIRE(s.axes.size() == 3);
+  CHECK(s.axes[2].name == "sleep_ms");
+  CHECK(values_of(s.axes[2]) == std::vector<std::string>{"10", "20", "30"});
+  REQUIRE(s.notes.size() == 1);
+  CHECK_THAT(s.notes[0], Catch::Contains("makes 'sleep_ms' an axis"));
+  CHECK_THAT(s.notes[0], Catch::Contains("task.sleep_ms = 7"));
+
+  // The axis gate_noise is fixed at 0.25 and leaves the grid.
+  s = ok(file, {"task.gate_noise=0.25"});
+  REQUIRE(s.axes.size() == 1);
+  CHECK(s.axes[0].name == "x");
+  CHECK(s.task.number("gate_noise") == 0.25);
+  REQUIRE(s.notes.size() == 1);
+  CHECK_THAT(s.notes[0], Catch::Contains("fixes 'gate_noise'"));
+
+  // The last of two contradicting overrides wins, as for any repeated path.
+  s = ok(file, {"task.gate_noise=0.25", "grid.gate_noise=[0.1,0.2]"});
+  REQUIRE(s.axes.size() == 2);
+  CHECK(values_of(s.axes[1]) == std::vector<std::string>{"0.1", "0.2"});
+
+  // The file alone still may not say both.
+  auto r = parse(kHead + "grid: {x: [1]}\ntask: {kind: probe, x: 2}\n");
+  REQUIRE_FALSE(r.spec);
 }
 
 TEST_CASE("override errors name the command line, not the file", "[spec][override]") {

@@ -23,9 +23,9 @@
 
 #include <fmt/format.h>
 
-#include "command/shim_protocol.h"
-#include "command/supervisor.h"
-#include "error.h"
+#include "worker/command/shim_protocol.h"
+#include "worker/command/supervisor.h"
+#include "sweep/core/error.h"
 
 using namespace emsweep;
 using namespace emsweep::command;

@@ -1,8 +1,8 @@
 // Canonical values and SHA-256 against independently known results.
 #include <catch2/catch.hpp>
 
-#include "sha256.h"
-#include "value.h"
+#include "sweep/core/sha256.h"
+#include "sweep/core/value.h"
 
 using namespace emsweep;
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "wire.h"
+#include "sweep/store/wire.h"
 
 using namespace emsweep;
 

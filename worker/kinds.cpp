@@ -1,8 +1,8 @@
-#include "kinds.h"
+#include "worker/kinds.h"
 
-#include "command/command_kind.h"
-#include "organism_info.h"
-#include "probe.h"
+#include "worker/command/command_kind.h"
+#include "worker/organism_info.h"
+#include "worker/probe.h"
 
 namespace emsweep {
 

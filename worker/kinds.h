@@ -2,7 +2,7 @@
 // workload), `organism` (the emergent-misalignment model organism) and `command` (any program).
 #pragma once
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep {
 

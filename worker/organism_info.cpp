@@ -1,4 +1,4 @@
-#include "organism_info.h"
+#include "worker/organism_info.h"
 
 #include <cmath>
 

@@ -2,7 +2,7 @@
 // so that plan, status and analysis know the kind without loading the worker.
 #pragma once
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep {
 

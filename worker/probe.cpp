@@ -1,4 +1,4 @@
-#include "probe.h"
+#include "worker/probe.h"
 
 #include <chrono>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "error.h"
+#include "sweep/core/error.h"
 
 namespace emsweep {
 namespace {

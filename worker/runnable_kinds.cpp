@@ -1,6 +1,6 @@
 // The kinds with their code: every declared kind, plus the LibTorch organism's factory.
-#include "kinds.h"
-#include "organism/organism.h"
+#include "worker/kinds.h"
+#include "worker/organism/organism.h"
 
 namespace emsweep {
 

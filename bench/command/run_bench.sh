@@ -16,7 +16,7 @@
 # the messages to the coordinator are emsweep's own).
 #
 # Usage: bench/command/run_bench.sh BUILD_DIR [N=2000] [REPEATS=3]
-# Needs cc, mpirun, BUILD_DIR/sweep/emsweep{,-run}, and Python 3 with h5py ($EMSWEEP_PYTHON,
+# Needs cc, mpirun, BUILD_DIR/bin/emsweep{,-run}, and Python 3 with h5py ($EMSWEEP_PYTHON,
 # default /usr/bin/python3). Prints the details, then a markdown row for docs/benchmarks.md.
 set -euo pipefail
 build=$(realpath "${1:?usage: bench/command/run_bench.sh BUILD_DIR [N=2000] [REPEATS=3]}")
@@ -85,14 +85,14 @@ run_emsweep() {
   local out=$work/emsweep.h5 t0 t1
   rm -rf "$out" "$out.journal" "$out.runs"
   t0=$(now)
-  if ! mpirun -np "$ranks" --oversubscribe "$build/sweep/emsweep-run" "$work/bench.yaml" \
+  if ! mpirun -np "$ranks" --oversubscribe "$build/bin/emsweep-run" "$work/bench.yaml" \
       -o "$out" --quiet >"$work/emsweep.log" 2>&1; then
     echo "emsweep run failed:" >&2
     tail -20 "$work/emsweep.log" >&2
     exit 1
   fi
   t1=$(now)
-  "$build/sweep/emsweep" status "$out" --json >"$work/status.json"
+  "$build/bin/emsweep" status "$out" --json >"$work/status.json"
   "$python" - "$out" "$work/status.json" "$n" "$(rate "$t0" "$t1")" <<'PY'
 import json, sys
 import h5py, numpy as np

@@ -27,10 +27,10 @@ for n in "${ranks[@]}"; do
   a=$(run "$n" "$work/mpi_baseline" $tasks)
   b1=$(run "$n" /usr/bin/python3 -m mpi4py.futures "$src/bench/dispatch/mpi4py_pool.py" 20000 1)
   b256=$(run "$n" /usr/bin/python3 -m mpi4py.futures "$src/bench/dispatch/mpi4py_pool.py" $tasks 256)
-  run "$n" "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/b1-$n.h5" \
+  run "$n" "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/b1-$n.h5" \
     --set run.batch=1 --set 'grid.seed={replicates: 50}' --quiet 2>/dev/null
   e1=$(rate_of "$work/b1-$n.h5")
-  run "$n" "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/auto-$n.h5" --quiet 2>/dev/null
+  run "$n" "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/auto-$n.h5" --quiet 2>/dev/null
   ea=$(rate_of "$work/auto-$n.h5")
   printf "%-6s %12s %12s %12s %14s %14s %10.2f %10.2f\n" "$n" "$a" "$b1" "$b256" "$e1" "$ea" \
     "$(echo "$e1 / $a" | bc -l)" "$(echo "$ea / $b256" | bc -l)"
@@ -38,9 +38,9 @@ done
 
 echo
 echo "coordinator CPU with 1 s tasks (2 ranks, 20 points):"
-run 2 "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/cpu.h5" \
+run 2 "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/cpu.h5" \
   --set 'grid.x={range: [0, 20]}' --set 'grid.seed={replicates: 1}' --set task.sleep_ms=1000 2>&1 | grep coordinator
 echo
 echo "1M-point probe sweep at 3 ranks (coordinator peak memory):"
-run 3 "$build/sweep/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/million.h5" \
+run 3 "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/million.h5" \
   --set 'grid.seed={replicates: 1000}' 2>&1 | grep -E "coordinator|finished"

@@ -11,7 +11,7 @@ repeats=${2:-3}
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-emsweep="$build/sweep/emsweep"
+emsweep="$build/bin/emsweep"
 export OPENBLAS_NUM_THREADS=1
 cfg=bench/isolation/organism.yaml
 echo "pre-training the base into $work/cache (not timed)"

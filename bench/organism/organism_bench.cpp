@@ -11,9 +11,9 @@
 #include <map>
 #include <string>
 
-#include "organism/model.h"
-#include "organism/pretrain_step.h"
-#include "organism/world.h"
+#include "worker/organism/model.h"
+#include "worker/organism/pretrain_step.h"
+#include "worker/organism/world.h"
 
 using namespace emsweep::organism;
 using Clock = std::chrono::steady_clock;

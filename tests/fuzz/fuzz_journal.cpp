@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "journal.h"
-#include "store.h"
-#include "wire.h"
+#include "sweep/store/journal.h"
+#include "sweep/store/store.h"
+#include "sweep/store/wire.h"
 
 namespace {
 
@@ -131,7 +131,7 @@ void damage_real_journal(std::string_view data) {
       }
       case 2:
         add(emsweep::RecordType::kAttemptFailed,
-            encode(emsweep::AttemptFailure{index, 1, 2, "probe: flaky"}));
+            encode(emsweep::AttemptFailure{index, 1, 2, "probe: flaky", {}, 0, 0, {}}));
         break;
       default:
         add(emsweep::RecordType::kReleased, encode(emsweep::WorkItem{index, 1}));

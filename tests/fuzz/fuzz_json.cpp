@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "command/json_read.h"
+#include "worker/command/json_read.h"
 
 namespace {
 

@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "error.h"
-#include "grid.h"
-#include "kinds.h"
-#include "spec.h"
+#include "sweep/core/error.h"
+#include "sweep/core/grid.h"
+#include "worker/kinds.h"
+#include "sweep/core/spec.h"
 
 namespace {
 

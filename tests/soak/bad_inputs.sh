@@ -6,7 +6,7 @@
 set -uo pipefail
 build=$(cd "$1" && pwd)
 work=${2:-$(mktemp -d)}
-emsweep=$build/sweep/emsweep
+emsweep=$build/bin/emsweep
 failures=0
 S='sweep: {name: bad}'
 T='task: {kind: probe}'

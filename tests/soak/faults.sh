@@ -13,7 +13,7 @@ set -uo pipefail
 build=$(cd "$1" && pwd)
 scenario=$2
 here=$(cd "$(dirname "$0")" && pwd)
-emsweep=$build/sweep/emsweep
+emsweep=$build/bin/emsweep
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 cfg=$here/faults.yaml

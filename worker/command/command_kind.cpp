@@ -1,4 +1,4 @@
-#include "command_kind.h"
+#include "worker/command/command_kind.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -13,14 +13,14 @@
 #include <sstream>
 #include <sys/stat.h>
 
-#include "command/json_read.h"
-#include "command/python_helper.h"
-#include "command/supervisor.h"
-#include "command_line.h"
-#include "error.h"
-#include "json.h"
-#include "sha256.h"
-#include "spec.h"
+#include "worker/command/json_read.h"
+#include "worker/command/python_helper.h"
+#include "worker/command/supervisor.h"
+#include "sweep/core/command_line.h"
+#include "sweep/core/error.h"
+#include "sweep/core/json.h"
+#include "sweep/core/sha256.h"
+#include "sweep/core/spec.h"
 
 extern char** environ;
 

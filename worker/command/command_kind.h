@@ -4,7 +4,7 @@
 // See docs/command.md for the protocol a program follows.
 #pragma once
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep {
 

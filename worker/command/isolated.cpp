@@ -1,4 +1,4 @@
-#include "isolated.h"
+#include "worker/command/isolated.h"
 
 #include <fmt/format.h>
 
@@ -7,11 +7,11 @@
 #include <mutex>
 #include <sstream>
 
-#include "command/supervisor.h"
-#include "command_line.h"
-#include "error.h"
-#include "spec.h"
-#include "wire.h"
+#include "worker/command/supervisor.h"
+#include "sweep/core/command_line.h"
+#include "sweep/core/error.h"
+#include "sweep/core/spec.h"
+#include "sweep/store/wire.h"
 
 extern char** environ;
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep {
 

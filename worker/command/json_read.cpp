@@ -1,6 +1,6 @@
 // The strict JSON reader: a recursive-descent parser whose depth is bounded by kMaxDepth, so
 // any input, however hostile, costs time and memory linear in its size and a bounded stack.
-#include "command/json_read.h"
+#include "worker/command/json_read.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // Writing the embedded Python helper out for children (see python_helper.h).
-#include "command/python_helper.h"
+#include "worker/command/python_helper.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <iterator>
 #include <system_error>
 
-#include "error.h"
+#include "sweep/core/error.h"
 
 namespace emsweep::command {
 

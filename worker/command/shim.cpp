@@ -35,9 +35,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "command/shim_protocol.h"
-#include "command/supervisor.h"
-#include "command/unique_fd.h"
+#include "worker/command/shim_protocol.h"
+#include "worker/command/supervisor.h"
+#include "worker/command/unique_fd.h"
 
 namespace emsweep::command {
 namespace {

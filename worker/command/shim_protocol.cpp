@@ -1,4 +1,4 @@
-#include "command/shim_protocol.h"
+#include "worker/command/shim_protocol.h"
 
 #include <sys/socket.h>
 

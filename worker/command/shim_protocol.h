@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "command/supervisor.h"
+#include "worker/command/supervisor.h"
 
 namespace emsweep::command::shim {
 

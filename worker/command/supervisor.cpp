@@ -1,4 +1,4 @@
-#include "command/supervisor.h"
+#include "worker/command/supervisor.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,9 +21,9 @@
 
 #include <fmt/format.h>
 
-#include "command/shim_protocol.h"
-#include "command/unique_fd.h"
-#include "error.h"
+#include "worker/command/shim_protocol.h"
+#include "worker/command/unique_fd.h"
+#include "sweep/core/error.h"
 
 namespace emsweep::command {
 namespace {

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
-#include "task.h"
-#include "world.h"
+#include "worker/organism/model.h"
+#include "sweep/core/task.h"
+#include "worker/organism/world.h"
 
 namespace emsweep::organism {
 

@@ -1,4 +1,4 @@
-#include "model.h"
+#include "worker/organism/model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -9,8 +9,8 @@
 #include <numbers>
 #include <string>
 
-#include "error.h"
-#include "pretrain_step.h"
+#include "sweep/core/error.h"
+#include "worker/organism/pretrain_step.h"
 
 namespace emsweep::organism {
 

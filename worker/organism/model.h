@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "world.h"
+#include "worker/organism/world.h"
 
 namespace emsweep::organism {
 

@@ -1,4 +1,4 @@
-#include "organism.h"
+#include "worker/organism/organism.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
@@ -13,10 +13,10 @@
 #include <numeric>
 #include <sstream>
 
-#include "error.h"
-#include "finetune.h"
-#include "organism_info.h"
-#include "sha256.h"
+#include "sweep/core/error.h"
+#include "worker/organism/finetune.h"
+#include "worker/organism_info.h"
+#include "sweep/core/sha256.h"
 
 namespace emsweep::organism {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "task.h"
+#include "sweep/core/task.h"
 
 namespace emsweep {
 

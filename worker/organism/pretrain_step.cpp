@@ -1,4 +1,4 @@
-#include "pretrain_step.h"
+#include "worker/organism/pretrain_step.h"
 
 #include <cblas.h>
 
@@ -8,7 +8,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "error.h"
+#include "sweep/core/error.h"
 
 namespace emsweep::organism {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
+#include "worker/organism/model.h"
 
 namespace emsweep::organism {
 

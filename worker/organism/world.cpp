@@ -1,4 +1,4 @@
-#include "world.h"
+#include "worker/organism/world.h"
 
 #include <cmath>
 #include <numbers>

@@ -1,0 +1,228 @@
+// `emsweep status FILE` (progress, failures, rate and ETA, read from the journal while a run
+// writes it) and `emsweep repair FILE` (rebuild the HDF5 view from the journal).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "app/emsweep/commands.h"
+#include "sweep/core/error.h"
+#include "sweep/core/grid.h"
+#include "sweep/core/json.h"
+#include "sweep/core/plan.h"
+#include "sweep/store/store.h"
+
+namespace emsweep::cli {
+namespace {
+
+std::string results_path(std::string p) {
+  if (p.ends_with(".journal")) p.resize(p.size() - 8);
+  return p;
+}
+
+struct StatusReport {
+  std::string name, kind, hash, state, shard;
+  std::uint64_t total = 0, done = 0, failed = 0, in_flight = 0;
+  double rate = 0;  // points/s over the recent results
+  double eta = -1;  // seconds; -1 unknown
+  std::size_t runs = 0;
+  JournalRecovery damage;  // what is wrong with the journal (status repairs nothing)
+  std::vector<PointRecord> failures;
+  std::vector<std::string> failure_points;
+  std::vector<std::pair<std::uint64_t, std::string>> retrying;
+};
+
+StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
+  const std::string jpath = journal_path(h5);
+  if (!std::filesystem::exists(jpath)) {
+    throw StoreError("no journal " + jpath + " next to " + h5,
+                     "status reads the journal that `emsweep run` writes beside the .h5");
+  }
+  JournalScan scan = read_journal(jpath);
+  Ledger ledger = replay(scan);
+  if (ledger.headers.empty()) throw StoreError(jpath + " holds no sweep header yet");
+  const JournalHeader& last = ledger.headers.back();
+  ParseResult parsed = parse_spec(last.config_yaml, jpath + " (recorded config)", {}, registry);
+  if (!parsed.spec) throw StoreError("cannot read the config recorded in " + jpath + ": " + parsed.errors[0].format());
+  const SweepSpec& spec = *parsed.spec;
+  Grid grid(spec);
+  StatusReport r;
+  r.name = spec.name;
+  r.kind = spec.kind->name;
+  r.hash = last.config_hash;
+  r.shard = last.shard;
+  r.runs = ledger.headers.size();
+  r.damage = describe_damage(scan, jpath);
+  r.total = grid.size();
+  if (!last.shard.empty()) {
+    Shard shard = parse_shard(last.shard);
+    r.total = 0;
+    for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+      r.total += grid.in_shard(i, shard) ? 1 : 0;
+    }
+  }
+  r.done = ledger.done.size();
+  r.failed = ledger.failed.size();
+  const bool running = journal_is_locked(jpath);
+  r.in_flight = running ? ledger.pending_attempts.size() : 0;
+  const std::uint64_t left = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+  r.state = running ? "running" : (left == 0 ? "finished" : "stopped (run again to resume)");
+  const auto& t = ledger.recent_end_times;
+  if (t.size() >= 2) {
+    auto [lo, hi] = std::minmax_element(t.end() - std::min<std::size_t>(t.size(), 256), t.end());
+    if (*hi > *lo) r.rate = static_cast<double>(std::min<std::size_t>(t.size(), 256) - 1) / (*hi - *lo);
+  }
+  if (running && r.rate > 0) r.eta = static_cast<double>(left) / r.rate;
+  if (!running && left == 0) r.eta = 0;
+  r.failures = ledger.failures;
+  for (const auto& f : r.failures) r.failure_points.push_back(describe_point(spec, grid, f.index));
+  for (const auto& [index, err] : ledger.last_error) r.retrying.emplace_back(index, err);
+  std::sort(r.retrying.begin(), r.retrying.end());
+  return r;
+}
+
+// The last `lines` lines of `text`, each indented for the failure list.
+std::string indent_tail(const std::string& text, std::size_t lines) {
+  std::vector<std::string> all;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    all.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  while (!all.empty() && all.back().empty()) all.pop_back();
+  std::string out;
+  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+    out += "        " + all[i] + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("status", "Progress, failures, rate and ETA of a sweep (running or not)");
+  struct Options {
+    std::string file;
+    bool json = false;
+    std::size_t failures = 10;
+    std::size_t stderr_lines = 5;
+  };
+  auto opt = std::make_shared<Options>();
+  cmd->add_option("file", opt->file, "results file (.h5) or its .journal")->required();
+  cmd->add_flag("--json", opt->json, "print JSON for scripts");
+  cmd->add_option("--failures", opt->failures, "failed points to list");
+  cmd->add_option("--stderr-lines", opt->stderr_lines, "lines of a failed child's stderr to show (default 5)");
+  cmd->callback([&ctx, opt] {
+    ctx.action = [&ctx, opt] {
+      const std::string h5 = results_path(opt->file);
+      StatusReport r = make_report(h5, ctx.registry);
+      if (opt->json) {
+        JsonWriter j;
+        j.begin_object().value("file", h5).value("name", r.name).value("kind", r.kind);
+        j.value("config_hash", r.hash).value("state", r.state).value("shard", r.shard);
+        j.value("total", r.total).value("done", r.done).value("failed", r.failed);
+        j.value("in_flight", r.in_flight).value("rate", r.rate);
+        if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
+        j.value("runs", static_cast<std::uint64_t>(r.runs))
+            .value("damaged_tail", r.damage.torn_tail());
+        j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
+        j.value("records", static_cast<std::uint64_t>(r.damage.records));
+        j.value("records_after_damage", static_cast<std::uint64_t>(r.damage.records_after_damage));
+        j.value("records_lost", r.damage.frames_lost())
+            .value("records_lost_exact", r.damage.frames_lost_exact());
+        j.begin_array("ranges");
+        for (const auto& d : r.damage.damage) {
+          j.begin_object().value("begin", d.begin).value("end", d.end).value("bytes", d.bytes());
+          j.value("records", d.frames).value("records_exact", d.frames_exact);
+          j.value("torn_tail", d.end == r.damage.file_bytes)
+              .value("problem", d.problem)
+              .end_object();
+        }
+        j.end_array().end_object();
+        j.begin_array("failures");
+        for (std::size_t i = 0; i < r.failures.size(); ++i) {
+          const auto& f = r.failures[i];
+          j.begin_object().value("point_id", fmt::format("{:016x}", f.point_id)).value("index", f.index);
+          j.value("point", r.failure_points[i]).value("attempts", static_cast<std::uint64_t>(f.attempts));
+          j.value("error", f.error);
+          if (f.detail.present()) {
+            j.value("outcome", f.detail.outcome).value("exit_code", f.detail.exit_code);
+            j.value("signal", f.detail.signal).value("seconds", f.seconds);
+            j.value("peak_rss_mb", f.detail.peak_rss_mb).value("argv", f.detail.argv);
+            j.value("workdir", f.detail.workdir).value("stderr_tail", f.detail.stderr_tail);
+          }
+          j.end_object();
+        }
+        j.end_array().end_object();
+        fmt::print("{}\n", j.str());
+        return 0;
+      }
+      const double pct = r.total ? 100.0 * static_cast<double>(r.done) / static_cast<double>(r.total) : 0;
+      fmt::print("sweep    {} ({}; config {})  {}\n", r.name, r.kind, r.hash.substr(0, 12), h5);
+      fmt::print("state    {}{}\n", r.state, r.shard.empty() ? "" : "  [shard " + r.shard + "]");
+      fmt::print("points   {} total: {} done ({:.1f}%), {} failed, {} in flight, {} to go\n", r.total, r.done,
+                 pct, r.failed, r.in_flight,
+                 r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+      fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
+      fmt::print("eta      {}\n", r.eta >= 0 ? human_seconds(r.eta) : "-");
+      fmt::print("runs     {}\n", r.runs);
+      if (r.damage.middle_damage() > 0) {
+        const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+        const auto lines = recovery_messages(r.damage, to_go);
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+          fmt::print("{} {}\n", i == 0 ? "WARNING " : "        ", lines[i]);
+        }
+      } else if (r.damage.torn_tail() && r.state != "running") {
+        // While a run writes, a partly written last record is normal and says nothing.
+        fmt::print("journal  {}\n", recovery_messages(r.damage, std::nullopt).front());
+      }
+      if (!r.failures.empty()) {
+        fmt::print("failed points ({} shown of {}):\n", std::min(opt->failures, r.failures.size()), r.failed);
+        for (std::size_t i = 0; i < r.failures.size() && i < opt->failures; ++i) {
+          const auto& f = r.failures[i];
+          fmt::print("  #{} {}  attempts {}: {}\n", f.index, r.failure_points[i], f.attempts, f.error);
+          if (!f.detail.argv.empty()) {
+            fmt::print("      ran   {}  ({} s{})\n", f.detail.argv, format_double(std::round(f.seconds * 100) / 100),
+                       f.detail.peak_rss_mb >= 0 ? fmt::format(", peak {:.0f} MB", f.detail.peak_rss_mb) : "");
+          }
+          if (!f.detail.workdir.empty()) fmt::print("      in    {}\n", f.detail.workdir);
+          if (!f.detail.stderr_tail.empty()) {
+            fmt::print("      stderr (last lines):\n{}", indent_tail(f.detail.stderr_tail, opt->stderr_lines));
+          }
+        }
+      }
+      if (!r.retrying.empty()) {
+        fmt::print("retrying ({}):\n", r.retrying.size());
+        for (std::size_t i = 0; i < r.retrying.size() && i < opt->failures; ++i) {
+          fmt::print("  #{}: {}\n", r.retrying[i].first, r.retrying[i].second);
+        }
+      }
+      return 0;
+    };
+  });
+
+  auto* repair = app.add_subcommand("repair", "Rebuild the HDF5 results file from its journal");
+  auto file = std::make_shared<std::string>();
+  repair->add_option("file", *file, "results file (.h5)")->required();
+  repair->callback([&ctx, file] {
+    ctx.action = [&ctx, file] {
+      const std::string h5 = results_path(*file);
+      JournalRecovery repaired;
+      std::uint64_t n = rebuild_view(h5, ctx.registry, &repaired);
+      if (repaired.damaged()) {
+        const auto lines = recovery_messages(repaired, std::nullopt);
+        const bool middle = repaired.middle_damage() > 0;
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+          fmt::print(stderr, "emsweep: {}{}\n", middle ? "WARNING: " : "", lines[i]);
+        }
+      }
+      fmt::print("rebuilt {} from its journal: {} points\n", h5, n);
+      return 0;
+    };
+  });
+}
+
+}  // namespace emsweep::cli

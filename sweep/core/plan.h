@@ -1,0 +1,39 @@
+// `emsweep plan`: what a sweep will run — axes, point count, exclusions, first and last
+// points, and the task kind's cost estimate — as text for people or JSON for scripts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "sweep/core/grid.h"
+#include "sweep/core/spec.h"
+
+namespace emsweep {
+
+// The estimate for a whole sweep, from the kind's per-point estimate.
+struct SweepEstimate {
+  CostEstimate per_point;
+  std::uint64_t points = 0;
+  double core_seconds = 0;  // points x seconds_per_point + setups x setup_seconds
+};
+
+// The sweep's estimate, or nullopt when the task kind gives none.
+[[nodiscard]] std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& grid);
+
+// The argv that the first attempt of point `index` of a `command` sweep runs.
+[[nodiscard]] std::vector<std::string> command_of(const SweepSpec& spec, const Grid& grid,
+                                                  std::uint64_t index);
+// One line "axis=value axis=value ... replicate=r" describing the point at `index`.
+[[nodiscard]] std::string describe_point(const SweepSpec& spec, const Grid& grid,
+                                         std::uint64_t index);
+
+// The plan as text; `shown` points are listed at each end.
+[[nodiscard]] std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown = 3);
+// The plan as a JSON document.
+[[nodiscard]] std::string plan_json(const SweepSpec& spec, const Grid& grid, int shown = 3);
+
+// "1h 23m", "4.2 s", ... for durations in seconds.
+[[nodiscard]] std::string human_seconds(double seconds);
+
+}  // namespace emsweep

@@ -1,0 +1,200 @@
+#include "sweep/engine/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace emsweep {
+namespace {
+
+constexpr double kTargetBatchSeconds = 0.02;  // adaptive batches aim at this much work
+constexpr std::size_t kMaxBatch = 1024;
+constexpr double kShortTaskSeconds = 0.05;  // shorter tasks get more than one batch queued
+constexpr double kQueueSeconds = 0.002;     // work queued per worker for short tasks
+constexpr int kMaxBatchesAhead = 16;
+constexpr std::uint64_t kMaxShardCount = 20'000'000;  // count a shard exactly up to this size
+
+}  // namespace
+
+Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig config)
+    : grid_(&grid), config_(config) {
+  if (config_.shard.count <= 1) {
+    total_ = grid.size();
+  } else if (grid.size() <= kMaxShardCount) {
+    for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+      total_ += grid.in_shard(i, config_.shard) ? 1 : 0;
+    }
+  } else {
+    total_ = (grid.size() + config_.shard.count - 1) / config_.shard.count;  // estimate
+  }
+  settled_ = ledger.done.size() + ledger.failed.size();
+  // Unfinished points from earlier runs: retry first, or give up if crashes used them up.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> pending(ledger.pending_attempts.begin(),
+                                                                ledger.pending_attempts.end());
+  std::sort(pending.begin(), pending.end());
+  for (auto [index, attempts] : pending) {
+    if (index >= grid.full_size() || ledger.done.contains(index) || ledger.failed.contains(index)) {
+      continue;
+    }
+    skip_.insert(index);
+    if (static_cast<int>(attempts) > config_.max_retries) {
+      auto err = ledger.last_error.find(index);
+      exhausted_.push_back(
+          {{index, attempts},
+           err != ledger.last_error.end()
+               ? err->second
+               : "dispatched " + std::to_string(attempts) +
+                     " times without a report: its process probably crashed (segfault, abort, "
+                     "out of memory) or the job was killed while it ran"});
+    } else if (attempts >= 2) {
+      isolated_.push_back({index, attempts + 1});
+    } else {
+      retries_.push_back({index, attempts + 1});
+    }
+  }
+  // Finished points are skipped by the cursor via the ledger's sets.
+  done_ = &ledger.done;
+  failed_ = &ledger.failed;
+}
+
+std::vector<ExhaustedPoint> Scheduler::take_exhausted() {
+  settled_ += exhausted_.size();
+  return std::exchange(exhausted_, {});
+}
+
+bool Scheduler::next_fresh(WorkItem& out) {
+  while (cursor_ < grid_->full_size()) {
+    std::uint64_t i = cursor_++;
+    if (grid_->is_excluded(i) || skip_.contains(i) || done_->contains(i) || failed_->contains(i)) {
+      continue;
+    }
+    if (!grid_->in_shard(i, config_.shard)) continue;
+    out = {i, 1};
+    return true;
+  }
+  return false;
+}
+
+bool Scheduler::exhausted() const {
+  if (!retries_.empty() || !isolated_.empty()) return false;
+  // Advance the cursor over indices that will never be handed out, then look.
+  while (cursor_ < grid_->full_size()) {
+    std::uint64_t i = cursor_;
+    if (grid_->is_excluded(i) || skip_.contains(i) || done_->contains(i) || failed_->contains(i) ||
+        !grid_->in_shard(i, config_.shard)) {
+      ++cursor_;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+std::size_t Scheduler::batch_size() const {
+  if (config_.batch > 0) return static_cast<std::size_t>(config_.batch);
+  if (mean_seconds_ <= 0) return 1;
+  auto n = static_cast<std::size_t>(kTargetBatchSeconds / mean_seconds_);
+  n = std::clamp<std::size_t>(n, 1, kMaxBatch);
+  // Near the end, keep batches small enough that every worker gets a share.
+  std::uint64_t left = total_ > settled_ + in_flight_ ? total_ - settled_ - in_flight_ : 0;
+  std::size_t workers = std::max<std::size_t>(1, flying_.size());
+  std::size_t fair = static_cast<std::size_t>(std::max<std::uint64_t>(1, left / (4 * workers)));
+  return std::min(n, fair);
+}
+
+int Scheduler::batches_ahead() const {
+  if (mean_seconds_ <= 0 || mean_seconds_ >= kShortTaskSeconds) return 1;
+  // Short tasks: enough batches queued at each worker to cover kQueueSeconds of work, so that
+  // a worker never waits for the coordinator's answer (with one point per message and
+  // microsecond tasks, 2 batches left the workers idle half the time).
+  const double per_batch = static_cast<double>(batch_size()) * mean_seconds_;
+  const auto n = static_cast<int>(std::ceil(kQueueSeconds / per_batch));
+  return std::clamp(n, 2, kMaxBatchesAhead);
+}
+
+std::vector<WorkItem> Scheduler::next_batch(int worker) {
+  std::vector<WorkItem> out;
+  auto& mine = flying_[worker];
+  if (stopped_) return out;
+  const std::size_t n = isolated_.empty() || isolated_flying_ ? batch_size() : 0;
+  if (n == 0) {  // a crash suspect travels alone
+    out.push_back(isolated_.front());
+    isolated_.pop_front();
+    isolated_flying_ = true;
+    isolated_index_ = out.back().index;
+  }
+  while (out.size() < n) {
+    if (!retries_.empty()) {
+      out.push_back(retries_.front());
+      retries_.pop_front();
+      continue;
+    }
+    WorkItem w;
+    if (!next_fresh(w)) break;
+    out.push_back(w);
+  }
+  for (const auto& w : out) {
+    mine.push_back(w);
+    skip_.insert(w.index);
+  }
+  in_flight_ += out.size();
+  return out;
+}
+
+void Scheduler::on_released(int worker, const WorkItem& item) {
+  auto& mine = flying_[worker];
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const WorkItem& w) {
+    return w.index == item.index && w.attempt == item.attempt;
+  });
+  if (it != mine.end()) {
+    mine.erase(it);
+    --in_flight_;
+  }
+  if (isolated_flying_ && item.index == isolated_index_) {
+    isolated_flying_ = false;
+    wakeup_ = true;
+  }
+  if (!stopped_) retries_.push_back(item);  // the same attempt again: this one did not count
+}
+
+Scheduler::Verdict Scheduler::on_outcome(int worker, const WorkItem& item, bool ok, double seconds) {
+  auto& mine = flying_[worker];
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const WorkItem& w) {
+    return w.index == item.index && w.attempt == item.attempt;
+  });
+  if (it != mine.end()) {
+    mine.erase(it);
+    --in_flight_;
+  }
+  if (isolated_flying_ && item.index == isolated_index_) {
+    isolated_flying_ = false;
+    wakeup_ = true;
+  }
+  if (std::isfinite(seconds) && seconds >= 0) {
+    mean_seconds_ = mean_seconds_ == 0 ? std::max(seconds, 1e-7) : 0.9 * mean_seconds_ + 0.1 * seconds;
+  }
+  if (ok) {
+    ++settled_;
+    return Verdict::kDone;
+  }
+  if (static_cast<int>(item.attempt) <= config_.max_retries && !stopped_) {
+    retries_.push_back({item.index, item.attempt + 1});
+    return Verdict::kRetry;
+  }
+  ++settled_;
+  if (config_.fail_fast) stopped_ = true;
+  return Verdict::kFailed;
+}
+
+std::size_t Scheduler::in_flight(int worker) const {
+  auto it = flying_.find(worker);
+  return it == flying_.end() ? 0 : it->second.size();
+}
+
+std::vector<WorkItem> Scheduler::in_flight_items() const {
+  std::vector<WorkItem> out;
+  for (const auto& [w, items] : flying_) out.insert(out.end(), items.begin(), items.end());
+  return out;
+}
+
+}  // namespace emsweep

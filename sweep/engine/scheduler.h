@@ -1,0 +1,98 @@
+// The scheduling decision as a plain value type: which points a worker gets next, what a
+// reported outcome means (done, retry, failed), and when the sweep is finished. No MPI, no I/O,
+// so the same scheduler runs in unit tests and under the coordinator.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sweep/core/grid.h"
+#include "sweep/core/spec.h"
+#include "sweep/store/store.h"
+#include "sweep/store/wire.h"
+
+namespace emsweep {
+
+struct SchedulerConfig {
+  int max_retries = 2;  // attempts beyond the first
+  int batch = 0;        // points per message; 0 = adaptive
+  bool fail_fast = false;
+  Shard shard;
+};
+
+// A point whose attempts ran out before this run started (its process kept crashing).
+struct ExhaustedPoint {
+  WorkItem item;
+  std::string error;
+};
+
+class Scheduler {
+ public:
+  // What an outcome means for the point.
+  enum class Verdict { kDone, kRetry, kFailed };
+
+  // Starts from what the journal says (`ledger`): finished points are skipped, unfinished
+  // dispatched points go first with their attempt count carried over. A point dispatched twice
+  // or more without a report (a crash took its job down while it was in flight, twice) runs
+  // isolated: never in flight together with another such point, so that a crashing point
+  // cannot take the same innocent neighbours down with it until their attempts run out.
+  Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig config);
+
+  // The next points for `worker` (empty when none can be handed out now).
+  [[nodiscard]] std::vector<WorkItem> next_batch(int worker);
+  // Records the outcome of `item` run by `worker` that took `seconds`.
+  // A point handed back unfinished by a stopping worker: not an attempt; it runs again later.
+  void on_released(int worker, const WorkItem& item);
+  [[nodiscard]] Verdict on_outcome(int worker, const WorkItem& item, bool ok, double seconds);
+  // Points whose attempts were used up by crashes in earlier runs (taken once).
+  [[nodiscard]] std::vector<ExhaustedPoint> take_exhausted();
+  // True once after an isolated point finished: idle workers may have work again.
+  [[nodiscard]] bool take_wakeup() { return std::exchange(wakeup_, false); }
+  // Stops handing out work (signal, fail_fast).
+  void stop() { stopped_ = true; }
+  [[nodiscard]] bool stopped() const { return stopped_; }
+  // True when nothing is left to hand out.
+  [[nodiscard]] bool exhausted() const;
+  // True when nothing more will happen: exhausted or stopped, and nothing in flight.
+  [[nodiscard]] bool finished() const { return (stopped_ || exhausted()) && in_flight_ == 0; }
+  // Points in flight, overall and for one worker; their items.
+  [[nodiscard]] std::size_t in_flight() const { return in_flight_; }
+  [[nodiscard]] std::size_t in_flight(int worker) const;
+  [[nodiscard]] std::vector<WorkItem> in_flight_items() const;
+  // How many batches a worker may hold at once: 1 for long tasks; for short ones enough to
+  // cover a few milliseconds of work (2 to 16), which hides the round trip to the coordinator.
+  [[nodiscard]] int batches_ahead() const;
+  // Points of the grid (or shard) this run is responsible for.
+  [[nodiscard]] std::uint64_t total() const { return total_; }
+  // Mean seconds per point seen so far (exponential average; 0 before any).
+  [[nodiscard]] double mean_seconds() const { return mean_seconds_; }
+
+ private:
+  [[nodiscard]] bool next_fresh(WorkItem& out);
+  [[nodiscard]] std::size_t batch_size() const;
+
+  const Grid* grid_;
+  SchedulerConfig config_;
+  mutable std::uint64_t cursor_ = 0;    // next full-product index to consider
+  const IndexSet* done_ = nullptr;      // the ledger's finished points (outlives us)
+  const IndexSet* failed_ = nullptr;
+  std::deque<WorkItem> retries_;        // points to run again first
+  std::deque<WorkItem> isolated_;       // crash suspects, handed out one at a time
+  bool isolated_flying_ = false;        // one of them is in flight
+  std::uint64_t isolated_index_ = 0;
+  bool wakeup_ = false;
+  IndexSet skip_;                       // finished, or queued in retries_
+  std::vector<ExhaustedPoint> exhausted_;
+  std::unordered_map<int, std::deque<WorkItem>> flying_;  // per worker, in order
+  std::size_t in_flight_ = 0;
+  std::uint64_t total_ = 0;
+  std::uint64_t settled_ = 0;  // finished before or during this run
+  double mean_seconds_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace emsweep
