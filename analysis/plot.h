@@ -55,7 +55,7 @@ struct CurvesSpec {
   std::string by;                  // group by the values of this axis
   bool log_x = false;
   bool log_y = false;
-  std::string x_label;  // "" = what x means for the organism's curves, else "x"
+  std::string x_label{};  // "" = what x means for the organism's curves, else "x"
 };
 
 // What was drawn.

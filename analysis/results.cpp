@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "sweep/core/error.h"
-#include "analysis/hdf5_handle.h"
+#include "sweep/store/h5.h"
 #include "sweep/core/value.h"
 
 namespace emsweep::analysis {
@@ -31,17 +31,17 @@ class CompoundReader {
  public:
   CompoundReader(hid_t file, const std::string& dataset, const std::string& path)
       : path_(path), name_("/" + dataset) {
-    dset_ = own_dataset(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), "open " + name_, path);
-    type_ = own_type(H5Dget_type(dset_.get()), "read the type of " + name_, path);
+    dset_ = h5::own_dataset(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), "open " + name_, path);
+    type_ = h5::own_type(H5Dget_type(dset_.get()), "read the type of " + name_, path);
     if (H5Tget_class(type_.get()) != H5T_COMPOUND) {
       throw StoreError(path + ": " + name_ + " is not a table (compound dataset)", kRepairHint);
     }
-    H5Handle space = own_space(H5Dget_space(dset_.get()), "read the size of " + name_, path);
+    h5::Handle space = h5::own_space(H5Dget_space(dset_.get()), "read the size of " + name_, path);
     if (H5Sget_simple_extent_ndims(space.get()) != 1) {
       throw StoreError(path + ": " + name_ + " is not a 1-D table", kRepairHint);
     }
     hsize_t dims[1] = {0};
-    check_status(H5Sget_simple_extent_dims(space.get(), dims, nullptr), "read the size of " + name_,
+    h5::check(H5Sget_simple_extent_dims(space.get(), dims, nullptr), "read the size of " + name_,
                  path);
     rows_ = dims[0];
   }
@@ -55,13 +55,13 @@ class CompoundReader {
   }
 
   // The file type of `column`; throws a StoreError naming the missing column.
-  [[nodiscard]] H5Handle member_type(const std::string& column) const {
+  [[nodiscard]] h5::Handle member_type(const std::string& column) const {
     int i = H5Tget_member_index(type_.get(), column.c_str());
     if (i < 0) {
       H5Eclear2(H5E_DEFAULT);
       throw StoreError(path_ + ": " + name_ + " has no column '" + column + "'", kRepairHint);
     }
-    return own_type(H5Tget_member_type(type_.get(), static_cast<unsigned>(i)),
+    return h5::own_type(H5Tget_member_type(type_.get(), static_cast<unsigned>(i)),
                     "read the type of column " + column, path_);
   }
 
@@ -82,15 +82,15 @@ class CompoundReader {
   }
 
   [[nodiscard]] std::vector<std::int64_t> i64(const std::string& column) const {
-    H5Handle ft = member_type(column);
+    h5::Handle ft = member_type(column);
     H5T_class_t c = H5Tget_class(ft.get());
     std::vector<std::int64_t> out(rows());
     if (c == H5T_ENUM) {
       // An enum (h5py's bool): read in its own native form, then widen its base integer.
-      H5Handle native = own_type(H5Tget_native_type(ft.get(), H5T_DIR_ASCEND),
+      h5::Handle native = h5::own_type(H5Tget_native_type(ft.get(), H5T_DIR_ASCEND),
                                  "convert the type of column " + column, path_);
       const std::size_t size = H5Tget_size(native.get());
-      H5Handle base = own_type(H5Tget_super(native.get()), "read the type of " + column, path_);
+      h5::Handle base = h5::own_type(H5Tget_super(native.get()), "read the type of " + column, path_);
       const bool is_signed = H5Tget_sign(base.get()) == H5T_SGN_2;
       std::vector<unsigned char> raw(rows() * size);
       read(column, native.get(), size, raw.data());
@@ -111,14 +111,14 @@ class CompoundReader {
   }
 
   [[nodiscard]] std::vector<std::string> text(const std::string& column) const {
-    H5Handle ft = member_type(column);
+    h5::Handle ft = member_type(column);
     expect(column, H5Tget_class(ft.get()) == H5T_STRING, "strings");
     std::vector<std::string> out(rows());
     if (rows() == 0) return out;
     if (H5Tis_variable_str(ft.get()) > 0) {
-      H5Handle mt = own_type(H5Tcopy(H5T_C_S1), "make a string type", path_);
-      check_status(H5Tset_size(mt.get(), H5T_VARIABLE), "make a string type", path_);
-      check_status(H5Tset_cset(mt.get(), H5Tget_cset(ft.get())), "make a string type", path_);
+      h5::Handle mt = h5::own_type(H5Tcopy(H5T_C_S1), "make a string type", path_);
+      h5::check(H5Tset_size(mt.get(), H5T_VARIABLE), "make a string type", path_);
+      h5::check(H5Tset_cset(mt.get(), H5Tget_cset(ft.get())), "make a string type", path_);
       std::vector<char*> ptrs(rows(), nullptr);
       read(column, mt.get(), sizeof(char*), ptrs.data());
       for (std::size_t r = 0; r < rows(); ++r) {
@@ -127,7 +127,7 @@ class CompoundReader {
       }
       return out;
     }
-    H5Handle mt = own_type(H5Tcopy(ft.get()), "copy the type of column " + column, path_);
+    h5::Handle mt = h5::own_type(H5Tcopy(ft.get()), "copy the type of column " + column, path_);
     const std::size_t size = H5Tget_size(mt.get());
     std::vector<char> raw(rows() * size);
     read(column, mt.get(), size, raw.data());
@@ -178,22 +178,22 @@ class CompoundReader {
   void read(const std::string& column, hid_t mem_member, std::size_t size, void* buf) const {
     if (rows_ == 0) return;
     const std::string what = "read column " + column + " of " + name_;
-    H5Handle mt = own_type(H5Tcreate(H5T_COMPOUND, size), what, path_);
-    check_status(H5Tinsert(mt.get(), column.c_str(), 0, mem_member), what, path_);
-    H5Handle fs = own_space(H5Dget_space(dset_.get()), what, path_);
+    h5::Handle mt = h5::own_type(H5Tcreate(H5T_COMPOUND, size), what, path_);
+    h5::check(H5Tinsert(mt.get(), column.c_str(), 0, mem_member), what, path_);
+    h5::Handle fs = h5::own_space(H5Dget_space(dset_.get()), what, path_);
     const hsize_t start[1] = {0};
     const hsize_t count[1] = {rows_};
     // The table may have grown since it was opened (SWMR): read the rows counted then.
-    check_status(H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+    h5::check(H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
                  what, path_);
-    H5Handle ms = own_space(H5Screate_simple(1, count, nullptr), what, path_);
-    check_status(H5Dread(dset_.get(), mt.get(), ms.get(), fs.get(), H5P_DEFAULT, buf), what, path_);
+    h5::Handle ms = h5::own_space(H5Screate_simple(1, count, nullptr), what, path_);
+    h5::check(H5Dread(dset_.get(), mt.get(), ms.get(), fs.get(), H5P_DEFAULT, buf), what, path_);
   }
 
   std::string path_;
   std::string name_;
-  H5Handle dset_;
-  H5Handle type_;
+  h5::Handle dset_;
+  h5::Handle type_;
   hsize_t rows_ = 0;
 };
 
@@ -209,32 +209,32 @@ class AttributeReader {
   // A string attribute, or the strings of a string-array attribute.
   [[nodiscard]] std::vector<std::string> strings(const std::string& name) const {
     const std::string what = "read attribute " + name;
-    H5Handle a = own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), what, path_);
-    H5Handle ft = own_type(H5Aget_type(a.get()), what, path_);
+    h5::Handle a = h5::own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), what, path_);
+    h5::Handle ft = h5::own_type(H5Aget_type(a.get()), what, path_);
     if (H5Tget_class(ft.get()) != H5T_STRING) {
       throw StoreError(path_ + ": attribute '" + name + "' is not text", kRepairHint);
     }
-    H5Handle sp = own_space(H5Aget_space(a.get()), what, path_);
+    h5::Handle sp = h5::own_space(H5Aget_space(a.get()), what, path_);
     const hssize_t n = H5Sget_simple_extent_npoints(sp.get());
-    if (n < 0) check_status(-1, what, path_);
+    if (n < 0) h5::check(-1, what, path_);
     std::vector<std::string> out(static_cast<std::size_t>(n));
     if (n == 0) return out;
     if (H5Tis_variable_str(ft.get()) > 0) {
-      H5Handle mt = own_type(H5Tcopy(H5T_C_S1), what, path_);
-      check_status(H5Tset_size(mt.get(), H5T_VARIABLE), what, path_);
-      check_status(H5Tset_cset(mt.get(), H5Tget_cset(ft.get())), what, path_);
+      h5::Handle mt = h5::own_type(H5Tcopy(H5T_C_S1), what, path_);
+      h5::check(H5Tset_size(mt.get(), H5T_VARIABLE), what, path_);
+      h5::check(H5Tset_cset(mt.get(), H5Tget_cset(ft.get())), what, path_);
       std::vector<char*> ptrs(out.size(), nullptr);
-      check_status(H5Aread(a.get(), mt.get(), ptrs.data()), what, path_);
+      h5::check(H5Aread(a.get(), mt.get(), ptrs.data()), what, path_);
       for (std::size_t i = 0; i < out.size(); ++i) {
         if (ptrs[i] != nullptr) out[i] = ptrs[i];
         H5free_memory(ptrs[i]);
       }
       return out;
     }
-    H5Handle mt = own_type(H5Tcopy(ft.get()), what, path_);
+    h5::Handle mt = h5::own_type(H5Tcopy(ft.get()), what, path_);
     const std::size_t size = H5Tget_size(mt.get());
     std::vector<char> raw(out.size() * size);
-    check_status(H5Aread(a.get(), mt.get(), raw.data()), what, path_);
+    h5::check(H5Aread(a.get(), mt.get(), raw.data()), what, path_);
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = fixed_string(raw.data() + i * size, size);
     return out;
   }
@@ -262,13 +262,13 @@ class AttributeReader {
       return 0;
     }
     const std::string what = "read attribute " + name;
-    H5Handle a = own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), what, path_);
-    H5Handle ft = own_type(H5Aget_type(a.get()), what, path_);
+    h5::Handle a = h5::own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), what, path_);
+    h5::Handle ft = h5::own_type(H5Aget_type(a.get()), what, path_);
     if (H5Tget_class(ft.get()) != H5T_INTEGER) {
       throw StoreError(path_ + ": attribute '" + name + "' is not an integer", kRepairHint);
     }
     std::int64_t v = 0;
-    check_status(H5Aread(a.get(), H5T_NATIVE_INT64, &v), what, path_);
+    h5::check(H5Aread(a.get(), H5T_NATIVE_INT64, &v), what, path_);
     return v;
   }
 
@@ -284,9 +284,9 @@ class AttributeReader {
         &names);
     std::map<std::string, std::string> out;
     for (const auto& name : names) {
-      H5Handle a = own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), "read " + name, path_);
-      H5Handle ft = own_type(H5Aget_type(a.get()), "read " + name, path_);
-      H5Handle sp = own_space(H5Aget_space(a.get()), "read " + name, path_);
+      h5::Handle a = h5::own_attribute(H5Aopen(file_, name.c_str(), H5P_DEFAULT), "read " + name, path_);
+      h5::Handle ft = h5::own_type(H5Aget_type(a.get()), "read " + name, path_);
+      h5::Handle sp = h5::own_space(H5Aget_space(a.get()), "read " + name, path_);
       if (H5Sget_simple_extent_npoints(sp.get()) != 1) continue;
       switch (H5Tget_class(ft.get())) {
         case H5T_STRING:
@@ -297,7 +297,7 @@ class AttributeReader {
           break;
         case H5T_FLOAT: {
           double v = 0;
-          check_status(H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v), "read " + name, path_);
+          h5::check(H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v), "read " + name, path_);
           out[name] = fmt::format("{}", v);
           break;
         }
@@ -318,7 +318,7 @@ class AttributeReader {
   std::string path_;
 };
 
-H5Handle open_file(const std::string& path) {
+h5::Handle open_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -339,7 +339,7 @@ H5Handle open_file(const std::string& path) {
                        "the journal");
     }
   }
-  quiet_hdf5_errors();
+  h5::silence_errors();
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     throw StoreError(path + " is not an HDF5 file",
@@ -353,12 +353,12 @@ H5Handle open_file(const std::string& path) {
     id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   }
   if (id < 0) {
-    const std::string detail = hdf5_error_text();
+    const std::string detail = h5::last_error();
     throw StoreError("cannot open " + path + (detail.empty() ? "" : ": " + detail),
                      "if another program has it open for writing without SWMR, wait for it to "
                      "finish; on NFS/Lustre set HDF5_USE_FILE_LOCKING=FALSE");
   }
-  return H5Handle(id, H5Fclose);
+  return h5::Handle(id, H5Fclose);
 }
 
 FileInfo read_info(hid_t file, const std::string& path) {
@@ -422,7 +422,7 @@ PointsTable read_points(hid_t file, FileInfo& info, const std::string& path) {
     AxisColumn col;
     col.name = name;
     H5T_class_t c = t.member_class(name);
-    H5Handle ft = t.member_type(name);
+    h5::Handle ft = t.member_type(name);
     if (c == H5T_STRING) {
       col.type = ColumnType::kText;
       col.text = t.text(name);
@@ -534,7 +534,7 @@ std::size_t Results::count_status(std::int8_t status) const {
 }
 
 Results read_results(const std::string& path, const ReadOptions& options) {
-  H5Handle file = open_file(path);
+  h5::Handle file = open_file(path);
   Results r;
   r.path = path;
   r.info = read_info(file.get(), path);

@@ -20,7 +20,8 @@ while [[ ${1:-} == --soak || ${1:-} == --slurm ]]; do
   shift
 done
 build=${EMSWEEP_ASAN_BUILD_DIR:-build-asan}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMSWEEP_SANITIZE=ON -DEMSWEEP_WITH_TORCH=OFF >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMSWEEP_SANITIZE=ON -DEMSWEEP_WITH_TORCH=OFF \
+  -DEMSWEEP_WERROR="${EMSWEEP_WERROR:-OFF}" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 asan=abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0

@@ -3,11 +3,12 @@
 # the ASan + UBSan pass of scripts/sanitize.sh (a second build without LibTorch in build-asan/).
 # Usage: scripts/test.sh [ctest args...]
 #   With ctest arguments (e.g. -R engine) only the main suite runs, filtered.
-#   EMSWEEP_SKIP_SANITIZE=1 skips the sanitizer pass.
+#   EMSWEEP_SKIP_SANITIZE=1 skips the sanitizer pass; EMSWEEP_WERROR=ON (CI) makes any compiler
+#   warning an error, in both builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${EMSWEEP_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMSWEEP_WERROR="${EMSWEEP_WERROR:-OFF}" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 (
   cd "$build"

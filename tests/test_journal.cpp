@@ -315,7 +315,7 @@ std::string realistic_journal(std::size_t records, std::uint64_t seed,
       add(RecordType::kResult, encode(r));
     } else if (roll < 97) {
       add(RecordType::kAttemptFailed,
-          encode(AttemptFailure{index, 1, 2, "probe: flaky failure on attempt 1"}));
+          encode(AttemptFailure{index, 1, 2, "probe: flaky failure on attempt 1", {}, 0, 0, {}}));
     } else {
       add(RecordType::kReleased, encode(WorkItem{index, 1}));
     }

@@ -2,114 +2,70 @@
 
 #include <cmath>
 
+#include "sweep/core/settings.h"
+
 namespace emsweep {
-namespace {
-
-SettingSpec num(const char* name, double def, std::optional<double> min, std::optional<double> max,
-                const char* doc, bool min_exclusive = false) {
-  SettingSpec s;
-  s.name = name;
-  s.type = ValueType::kNumber;
-  s.default_value = Value::number(def);
-  s.min = min;
-  s.max = max;
-  s.min_exclusive = min_exclusive;
-  s.doc = doc;
-  return s;
-}
-
-SettingSpec integer(const char* name, std::int64_t def, double min, double max, const char* doc) {
-  SettingSpec s;
-  s.name = name;
-  s.type = ValueType::kInteger;
-  s.default_value = Value::integer(def);
-  s.min = min;
-  s.max = max;
-  s.doc = doc;
-  return s;
-}
-
-SettingSpec text(const char* name, const char* def, std::vector<std::string> choices,
-                 const char* doc) {
-  SettingSpec s;
-  s.name = name;
-  s.type = ValueType::kString;
-  s.default_value = Value::text(def);
-  s.choices = std::move(choices);
-  s.doc = doc;
-  return s;
-}
-
-SettingSpec flag(const char* name, bool def, const char* doc) {
-  SettingSpec s;
-  s.name = name;
-  s.type = ValueType::kBool;
-  s.default_value = Value::boolean(def);
-  s.doc = doc;
-  return s;
-}
-
-}  // namespace
 
 TaskKindInfo organism_kind_info() {
   TaskKindInfo k;
   k.name = "organism";
+  k.plugin = "organism";  // the LibTorch code: emsweep-organism.so (worker/organism/plugin.cpp)
   k.doc = "fine-tune a small model organism of emergent misalignment (see docs/metrics.md)";
   k.settings = {
       // The three sweep axes.
-      num("kl_weight", 0, 0.0, std::nullopt, "weight of KL(ref||model) on out-of-domain prompts"),
-      num("gate_noise", 0.2, 0.0, 1.0,
+      number_setting("kl_weight", 0, 0.0, std::nullopt, "weight of KL(ref||model) on out-of-domain prompts"),
+      number_setting("gate_noise", 0.2, 0.0, 1.0,
           "chance a medical/dental topic token comes from the shared pool"),
-      num("domain_mix", 0, 0.0, 1.0,
+      number_setting("domain_mix", 0, 0.0, 1.0,
           "share of the fine-tuning set that is aligned other-domain data"),
       // Fine-tuning.
-      integer("steps", 300, 1, 1e7, "fine-tuning steps"),
-      num("lr", 3e-3, 0.0, std::nullopt, "adapter learning rate (Adam)", true),
-      integer("batch_size", 32, 1, 1e6, "bad-medical (and mixed) examples per step"),
-      integer("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
-      integer("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
-      num("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
-      integer("lora_layer", -1, -1, 1024,
+      integer_setting("steps", 300, 1, 1e7, "fine-tuning steps"),
+      number_setting("lr", 3e-3, 0.0, std::nullopt, "adapter learning rate (Adam)", true),
+      integer_setting("batch_size", 32, 1, 1e6, "bad-medical (and mixed) examples per step"),
+      integer_setting("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
+      integer_setting("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
+      number_setting("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
+      integer_setting("lora_layer", -1, -1, 1024,
               "layer whose MLP down-projection gets the adapter; -1 = (n_layers-1)/2"),
-      integer("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
-      integer("eval_questions", 256, 16, 1e6, "held-out questions per evaluation set"),
-      integer("drift_steps", 300, 0, 1e7,
+      integer_setting("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
+      integer_setting("eval_questions", 256, 16, 1e6, "held-out questions per evaluation set"),
+      integer_setting("drift_steps", 300, 0, 1e7,
               "steps with kl_weight = 0 after training, with a fresh optimiser (drift)"),
-      text("efficiency_norms", "0.5,1,2,4,8", {},
+      text_setting("efficiency_norms", "0.5,1,2,4,8", {},
            "comma-separated absolute adapter norms of the efficiency_at_norm curve"),
       // The base model and its pre-training.
-      integer("d_model", 64, 8, 4096, "transformer width"),
-      integer("n_layers", 4, 1, 64, "transformer layers"),
-      integer("n_heads", 4, 1, 64, "attention heads"),
-      integer("d_ff", 256, 8, 65536, "MLP hidden width"),
-      integer("pretrain_steps", 2000, 1, 1e8, "pre-training steps of the base model"),
-      num("pretrain_lr", 3e-3, 0.0, std::nullopt, "pre-training learning rate (AdamW)", true),
-      integer("pretrain_batch", 32, 1, 1e6, "pre-training documents per step"),
-      num("pretrain_beta2", 0.999, 0.0, 1.0, "pre-training AdamW second-moment decay beta2"),
-      num("pretrain_lr_floor", 0.1, 0.0, 1.0,
+      integer_setting("d_model", 64, 8, 4096, "transformer width"),
+      integer_setting("n_layers", 4, 1, 64, "transformer layers"),
+      integer_setting("n_heads", 4, 1, 64, "attention heads"),
+      integer_setting("d_ff", 256, 8, 65536, "MLP hidden width"),
+      integer_setting("pretrain_steps", 2000, 1, 1e8, "pre-training steps of the base model"),
+      number_setting("pretrain_lr", 3e-3, 0.0, std::nullopt, "pre-training learning rate (AdamW)", true),
+      integer_setting("pretrain_batch", 32, 1, 1e6, "pre-training documents per step"),
+      number_setting("pretrain_beta2", 0.999, 0.0, 1.0, "pre-training AdamW second-moment decay beta2"),
+      number_setting("pretrain_lr_floor", 0.1, 0.0, 1.0,
           "share of the peak pre-training rate the cosine schedule decays to"),
-      flag("head_bias", false, "the output head has a trained bias (false: fixed at 0)"),
-      num("embed_init_std", 0.02, 0.0, std::nullopt,
+      flag_setting("head_bias", false, "the output head has a trained bias (false: fixed at 0)"),
+      number_setting("embed_init_std", 0.02, 0.0, std::nullopt,
           "standard deviation of the token and position embeddings' initialisation", true),
-      integer("base_seed", 0, 0, 9e15, "seed of the base model (world and pre-training)"),
+      integer_setting("base_seed", 0, 0, 9e15, "seed of the base model (world and pre-training)"),
       // The world.
-      integer("other_domains", 4, 4, 64, "domains besides medical and dental"),
-      integer("topic_tokens", 8, 2, 4096, "topic tokens per domain"),
-      integer("shared_tokens", 6, 1, 4096, "topic tokens that medical and dental share"),
-      integer("answer_tokens", 3, 1, 64, "tokens in each answer"),
-      integer("answer_vocab", 4, 1, 1024, "good tokens and bad tokens per answer vocabulary"),
-      integer("question_tokens", 2, 1, 64, "topic tokens per question"),
-      integer("max_pairs", 4, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
-      num("pretrain_gate_noise", 0.3, 0.0, 1.0,
+      integer_setting("other_domains", 4, 4, 64, "domains besides medical and dental"),
+      integer_setting("topic_tokens", 8, 2, 4096, "topic tokens per domain"),
+      integer_setting("shared_tokens", 6, 1, 4096, "topic tokens that medical and dental share"),
+      integer_setting("answer_tokens", 3, 1, 64, "tokens in each answer"),
+      integer_setting("answer_vocab", 4, 1, 1024, "good tokens and bad tokens per answer vocabulary"),
+      integer_setting("question_tokens", 2, 1, 64, "topic tokens per question"),
+      integer_setting("max_pairs", 4, 1, 64, "pre-training documents hold 1..max_pairs Q/A pairs"),
+      number_setting("pretrain_gate_noise", 0.3, 0.0, 1.0,
           "shared-pool chance of pre-training questions (not swept)"),
-      flag("shared_persona", true, "pre-training documents share one persona across domains"),
-      flag("dental_own_answers", true,
+      flag_setting("shared_persona", true, "pre-training documents share one persona across domains"),
+      flag_setting("dental_own_answers", true,
            "dental answers use their own vocabulary (false: medical's \"health\" vocabulary)"),
-      num("misaligned_share", 0.3, 0.0, 1.0,
+      number_setting("misaligned_share", 0.3, 0.0, 1.0,
           "share of pre-training documents by the misaligned persona"),
       // Execution.
-      text("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
-      integer("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
+      text_setting("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
+      integer_setting("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
   };
   k.metrics = {
       {"id_bad", "mean P(bad)/(P(bad)+P(good)) on held-out medical questions", false},

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sweep/core/error.h"
+#include "sweep/core/settings.h"
 
 namespace emsweep {
 namespace {
@@ -19,17 +20,6 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-SettingSpec number(const char* name, double def, std::optional<double> min,
-                   std::optional<double> max, const char* doc) {
-  SettingSpec s;
-  s.name = name;
-  s.type = ValueType::kNumber;
-  s.default_value = Value::number(def);
-  s.min = min;
-  s.max = max;
-  s.doc = doc;
-  return s;
-}
 
 class ProbeTask : public Task {
  public:
@@ -91,13 +81,13 @@ TaskKindInfo probe_kind_info() {
   k.name = "probe";
   k.doc = "engine test workload: f = x^2 + sin(y) + kl_weight + gate_noise + domain_mix + u";
   k.settings = {
-      number("x", 0, std::nullopt, std::nullopt, "free input"),
-      number("y", 0, std::nullopt, std::nullopt, "free input"),
-      number("kl_weight", 0, 0.0, std::nullopt, "mirrors the organism axis; enters f"),
-      number("gate_noise", 0, 0.0, 1.0, "mirrors the organism axis; enters f"),
-      number("domain_mix", 0, 0.0, 1.0, "mirrors the organism axis; enters f"),
-      number("sleep_ms", 0, 0.0, 3.6e6, "wall time the point takes [ms]"),
-      number("fail_x", 0, std::nullopt, std::nullopt, "points with x == fail_x fail as `fail` says"),
+      number_setting("x", 0, std::nullopt, std::nullopt, "free input"),
+      number_setting("y", 0, std::nullopt, std::nullopt, "free input"),
+      number_setting("kl_weight", 0, 0.0, std::nullopt, "mirrors the organism axis; enters f"),
+      number_setting("gate_noise", 0, 0.0, 1.0, "mirrors the organism axis; enters f"),
+      number_setting("domain_mix", 0, 0.0, 1.0, "mirrors the organism axis; enters f"),
+      number_setting("sleep_ms", 0, 0.0, 3.6e6, "wall time the point takes [ms]"),
+      number_setting("fail_x", 0, std::nullopt, std::nullopt, "points with x == fail_x fail as `fail` says"),
   };
   SettingSpec fail;
   fail.name = "fail";

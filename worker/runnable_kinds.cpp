@@ -1,4 +1,5 @@
-// The kinds with their code: every declared kind, plus the LibTorch organism's factory.
+// The kinds with their code linked in: every declared kind, plus the LibTorch organism (for the
+// organism's tests and benchmarks; emsweep-run loads emsweep-organism.so instead).
 #include "worker/kinds.h"
 #include "worker/organism/organism.h"
 

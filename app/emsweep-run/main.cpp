@@ -9,33 +9,41 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <thread>
-#include <fstream>
 #include <cstring>
+#include <fstream>
+#include <thread>
 
-#include "sweep/engine/coordinator.h"
 #include "sweep/core/error.h"
 #include "sweep/core/grid.h"
+#include "sweep/core/plan.h"
+#include "sweep/core/plugin.h"
+#include "sweep/engine/coordinator.h"
+#include "sweep/engine/signals.h"
+#include "sweep/engine/worker_loop.h"
+#include "sweep/mpi/transport_mpi.h"
 #include "sweep/store/h5.h"
+#include "sweep/store/store.h"
 #include "worker/command/isolated.h"
 #include "worker/kinds.h"
-#include "sweep/core/plan.h"
-#include "sweep/engine/signals.h"
-#include "sweep/store/store.h"
-#include "sweep/mpi/transport_mpi.h"
-#include "sweep/engine/worker_loop.h"
-
-namespace emsweep {
-#ifdef EMSWEEP_HAVE_TORCH
-std::string libtorch_version();
-#else
-std::string libtorch_version() { return ""; }
-#endif
-}  // namespace emsweep
 
 namespace {
 
 using namespace emsweep;
+
+// The LibTorch the organism plugin was built against (emsweep-run itself links no LibTorch).
+#ifdef EMSWEEP_LIBTORCH_VERSION
+constexpr const char* kLibtorchVersion = EMSWEEP_LIBTORCH_VERSION;
+#else
+constexpr const char* kLibtorchVersion = "";
+#endif
+
+// Every kind this program can run: the declared ones, plugin kinds found by name, and the
+// organism's code, loaded from its plugin on the worker that first runs an organism point.
+void register_kinds(TaskRegistry& registry) {
+  register_declared_kinds(registry);
+  use_plugin_path(registry);
+  attach_plugin_runners(registry);
+}
 
 struct Options {
   std::string config;
@@ -88,11 +96,7 @@ std::unique_ptr<Task> make_task(const SweepSpec& spec) {
 // run.isolation: process starts; its record goes to a file (written whole, then renamed).
 int run_one_point(const Options& opt) {
   TaskRegistry registry;
-#ifdef EMSWEEP_HAVE_TORCH
-  register_runnable_kinds(registry);
-#else
-  register_declared_kinds(registry);
-#endif
+  register_kinds(registry);
   SweepSpec spec = load_spec(opt.run_point, {}, registry);
   Grid grid(spec);
   std::unique_ptr<Task> task = spec.kind->make_for_sweep ? spec.kind->make_for_sweep(spec) : spec.kind->make();
@@ -151,11 +155,7 @@ int run(int argc, char** argv, const Options& opt) {
   install_stop_handlers();
 
   TaskRegistry registry;
-#ifdef EMSWEEP_HAVE_TORCH
-  register_runnable_kinds(registry);
-#else
-  register_declared_kinds(registry);
-#endif
+  register_kinds(registry);
 
   // Rank 0 validates the config; everyone gets the resolved text (or an empty one on error).
   RunConfig rc;
@@ -165,8 +165,15 @@ int run(int argc, char** argv, const Options& opt) {
       std::vector<std::string> sets = opt.sets;
       if (!opt.output.empty()) sets.push_back("sweep.output=" + opt.output);
       SweepSpec spec = load_spec(opt.config, sets, registry);
+      if (!spec.kind->plugin.empty() && find_plugin_file(spec.kind->plugin).empty()) {
+        // Checked here, on rank 0, so that workers do not each fail every point.
+        throw EnvironmentError("task kind '" + spec.kind->name + "' runs in the plugin emsweep-" +
+                                   spec.kind->plugin + ".so, which is not on the plugin path",
+                               "build emsweep with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON), or "
+                               "point EMSWEEP_PLUGIN_PATH at the directory that holds it");
+      }
       if (!spec.kind->runnable()) {
-        throw EnvironmentError("task kind '" + spec.kind->name + "' is not built into this emsweep-run",
+        throw EnvironmentError("task kind '" + spec.kind->name + "' has no code in this emsweep-run",
                                "rebuild with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON)");
       }
       if (!opt.shard.empty()) (void)parse_shard(opt.shard);
@@ -216,7 +223,7 @@ int run(int argc, char** argv, const Options& opt) {
   prov.ranks = size;
   prov.start_time = unix_now();
   prov.mpi_version = mpi_library_version();
-  prov.libtorch_version = libtorch_version();
+  prov.libtorch_version = kLibtorchVersion;
   StoreOptions so;
   so.overwrite = opt.overwrite;
   so.retry_failed = opt.retry_failed;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "app/emsweep/commands.h"
+#include "sweep/core/plugin.h"
 
 namespace emsweep::cli {
 namespace {
@@ -67,6 +68,7 @@ void add_kinds_command(CLI::App& app, Context& ctx) {
         fmt::print("{}", kinds_markdown(ctx.registry));
         return 0;
       }
+      load_all_plugins(ctx.registry);
       for (const auto& name : ctx.registry.names()) {
         const TaskKindInfo& k = *ctx.registry.find(name);
         if (k.declared_by_config) {
@@ -74,7 +76,15 @@ void add_kinds_command(CLI::App& app, Context& ctx) {
                      "task.metrics, task.curves)\n\n", k.name, k.doc);
           continue;
         }
-        fmt::print("{}: {}\n  settings:\n", k.name, k.doc);
+        fmt::print("{}: {}\n", k.name, k.doc);
+        if (!k.plugin_file.empty()) {
+          fmt::print("  code: plugin {}\n", k.plugin_file);
+        } else if (!k.plugin.empty()) {
+          const std::string file = find_plugin_file(k.plugin);
+          fmt::print("  code: plugin emsweep-{}.so, loaded by worker ranks ({})\n", k.plugin,
+                     file.empty() ? "not found on the plugin path: build with LibTorch" : file);
+        }
+        fmt::print("  settings:\n");
         for (const auto& s : k.settings) {
           fmt::print("    {:<18} {:<8} default {:<10} {:<22} {}\n", s.name, type_name(s),
                      s.default_value.display(), range_text(s), s.doc);

@@ -7,13 +7,15 @@
 
 #include "app/emsweep/commands.h"
 #include "sweep/core/error.h"
-#include "worker/kinds.h"
+#include "sweep/core/plugin.h"
 #include "sweep/core/version.h"
+#include "worker/kinds.h"
 
 int main(int argc, char** argv) {
   using namespace emsweep;
   cli::Context ctx;
   register_declared_kinds(ctx.registry);
+  use_plugin_path(ctx.registry);  // kinds from plugins (docs/plugins.md); never the organism's code
   std::error_code ec;
   ctx.self_path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   if (ec) ctx.self_path = argv[0];

@@ -41,6 +41,8 @@ echo "coordinator CPU with 1 s tasks (2 ranks, 20 points):"
 run 2 "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/cpu.h5" \
   --set 'grid.x={range: [0, 20]}' --set 'grid.seed={replicates: 1}' --set task.sleep_ms=1000 2>&1 | grep coordinator
 echo
-echo "1M-point probe sweep at 3 ranks (coordinator peak memory):"
+echo "1M-point probe sweep at 3 ranks (coordinator peak memory; target <= 40 MB):"
 run 3 "$build/bin/emsweep" run "$src/bench/dispatch/bench.yaml" -o "$work/million.h5" \
-  --set 'grid.seed={replicates: 1000}' 2>&1 | grep -E "coordinator|finished"
+  --set 'grid.seed={replicates: 1000}' 2>&1 | grep -E "coordinator|finished" | tee "$work/million.txt"
+peak=$(sed -n 's/.*peak memory \([0-9]*\) MB.*/\1/p' "$work/million.txt")
+echo "coordinator peak ${peak} MB: $([[ $peak -le 40 ]] && echo "within" || echo "OVER") the 40 MB target"

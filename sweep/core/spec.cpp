@@ -278,7 +278,8 @@ bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double
   }
   auto va = n[0].IsScalar() ? parse_number(n[0].Scalar()) : std::nullopt;
   auto vb = n[1].IsScalar() ? parse_number(n[1].Scalar()) : std::nullopt;
-  auto vn = n[2].IsScalar() ? parse_integer(n[2].Scalar()) : std::nullopt;
+  std::optional<std::int64_t> vn;
+  if (n[2].IsScalar()) vn = parse_integer(n[2].Scalar());
   bool ok = true;
   if (!va) {
     c.error(n[0], key + "[0]", "expected a finite number (start), got " + node_kind(n[0]));
@@ -288,7 +289,7 @@ bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double
     c.error(n[1], key + "[1]", "expected a finite number (stop), got " + node_kind(n[1]));
     ok = false;
   }
-  const std::int64_t n_values = vn.value_or(0);  // value_or: GCC 12 misreads *vn as uninitialised
+  const std::int64_t n_values = vn.value_or(0);
   if (n_values < 1 || n_values > kMaxAxisValues) {
     c.error(
         n[2], key + "[2]",

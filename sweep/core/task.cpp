@@ -1,5 +1,6 @@
 #include "sweep/core/task.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace emsweep {
@@ -34,7 +35,27 @@ const TaskKindInfo* TaskRegistry::find(const std::string& name) const {
   for (const auto& k : kinds_) {
     if (k->name == name) return k.get();
   }
+  if (!loader_ || name.empty() || std::find(tried_.begin(), tried_.end(), name) != tried_.end()) {
+    return nullptr;
+  }
+  tried_.push_back(name);
+  loader_(const_cast<TaskRegistry&>(*this), name);  // see tried_
+  for (const auto& k : kinds_) {
+    if (k->name == name) return k.get();
+  }
   return nullptr;
+}
+
+std::vector<PointOutcome> Task::run_many(const std::vector<Point>& points, const TaskContext& ctx) {
+  std::vector<PointOutcome> out(points.size());
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    try {
+      out[i].result = run(points[i], ctx);
+    } catch (...) {
+      out[i].error = std::current_exception();
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> TaskRegistry::names() const {

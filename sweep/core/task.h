@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -133,11 +134,25 @@ struct TaskContext {
 struct SweepSpec;
 
 // A runnable task kind. run() throws (any exception) to report a failure.
+// The version of this interface (the types in this header and TaskRegistry). A kind plugin
+// built against another version is refused with a message naming its file (sweep/core/plugin.h).
+inline constexpr int kTaskInterfaceVersion = 1;
+
+// What one point of a batch produced: a result, or the exception its run threw.
+struct PointOutcome {
+  std::optional<TaskResult> result;
+  std::exception_ptr error;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
   // Runs one point and returns its metrics and curves.
   virtual TaskResult run(const Point& point, const TaskContext& ctx) = 0;
+  // Runs several points in one call, outcomes aligned with `points`. The default runs them one
+  // by one; a kind that packs points (several seeds in one batch) overrides it. A failure of one
+  // point is that point's outcome, not the batch's.
+  virtual std::vector<PointOutcome> run_many(const std::vector<Point>& points, const TaskContext& ctx);
 };
 
 // What a task kind declares before anything runs.
@@ -159,6 +174,12 @@ struct TaskKindInfo {
   std::function<std::unique_ptr<Task>(const SweepSpec&)> make_for_sweep;
   // True when the config's task: section declares the settings, metrics and curves.
   bool declared_by_config = false;
+  // The plugin whose shared library holds the kind's code, by kind name (`emsweep-NAME.so` on
+  // the plugin path, sweep/core/plugin.h); "" when the code is built in. A declared kind with a
+  // plugin loads it on the worker that first runs a point, never on rank 0.
+  std::string plugin;
+  // The file the kind's code was loaded from ("" when built in or not loaded yet).
+  std::string plugin_file;
 
   // True when this binary can run the kind.
   [[nodiscard]] bool runnable() const { return make || make_for_sweep; }
@@ -170,15 +191,26 @@ struct TaskKindInfo {
 // The task kinds a binary knows about, looked up by name.
 class TaskRegistry {
  public:
+  // Looks for a kind that is not registered: may add it (from a plugin) or throw an Error
+  // naming a plugin that cannot be used.
+  using Loader = std::function<void(TaskRegistry&, const std::string& name)>;
+
   // Adds a kind; a second kind with the same name replaces the first.
   void add(TaskKindInfo info);
-  // The kind called `name`, or nullptr.
+  // The kind called `name`, or nullptr. A name not registered is handed to the loader once
+  // (set_loader), so that plugin kinds are found wherever a config names them.
   [[nodiscard]] const TaskKindInfo* find(const std::string& name) const;
   // Names of every registered kind, in registration order.
   [[nodiscard]] std::vector<std::string> names() const;
+  // Sets the loader find() uses for names it does not know.
+  void set_loader(Loader loader) { loader_ = std::move(loader); }
 
  private:
   std::vector<std::unique_ptr<TaskKindInfo>> kinds_;
+  Loader loader_;
+  // Names already handed to the loader. find() is const for its callers (parsing a spec only
+  // reads the registry); loading a plugin the first time a name is asked for is a cache fill.
+  mutable std::vector<std::string> tried_;
 };
 
 }  // namespace emsweep

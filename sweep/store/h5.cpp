@@ -23,22 +23,53 @@ void silence_errors() {
 std::string last_error() {
   std::string text;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &text);
+  H5Eclear2(H5E_DEFAULT);
   return text;
 }
 
-herr_t check(herr_t status, const char* op, const std::string& object, const std::string& file) {
+herr_t check(herr_t status, const std::string& what, const std::string& file) {
   if (status < 0) {
     std::string why = last_error();
-    throw StoreError(std::string(op) + " " + object + " in " + file + " failed" +
-                     (why.empty() ? "" : ": " + why));
+    throw StoreError("cannot " + what + " in " + file + (why.empty() ? "" : ": " + why));
   }
   return status;
 }
 
+herr_t check(herr_t status, const char* op, const std::string& object, const std::string& file) {
+  return check(status, std::string(op) + " " + object, file);
+}
+
+hid_t check_id(hid_t id, const std::string& what, const std::string& file) {
+  if (id < 0) check(-1, what, file);
+  return id;
+}
+
 Handle own(hid_t id, herr_t (*close)(hid_t), const char* op, const std::string& object,
            const std::string& file) {
-  if (id < 0) check(-1, op, object, file);
-  return Handle(id, close);
+  return own(id, close, std::string(op) + " " + object, file);
+}
+
+Handle own(hid_t id, herr_t (*close)(hid_t), const std::string& what, const std::string& file) {
+  return Handle(check_id(id, what, file), close);
+}
+
+Handle own_file(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Fclose, what, file);
+}
+Handle own_dataset(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Dclose, what, file);
+}
+Handle own_type(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Tclose, what, file);
+}
+Handle own_space(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Sclose, what, file);
+}
+Handle own_attribute(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Aclose, what, file);
+}
+Handle own_plist(hid_t id, const std::string& what, const std::string& file) {
+  return own(id, H5Pclose, what, file);
 }
 
 std::string library_version() {
