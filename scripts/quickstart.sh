@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 build=${EMSWEEP_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j "$(nproc)"
+# Only what the quickstart runs: emsweep, emsweep-run (with emsweep-shim and the organism plugin).
+cmake --build "$build" -j "$(nproc)" --target emsweep emsweep-run
 emsweep="$build/bin/emsweep"
 "$emsweep" plan configs/quickstart.yaml
 ranks=$(nproc)

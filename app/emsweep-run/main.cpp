@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -319,6 +320,9 @@ int run(int argc, char** argv, const Options& opt) {
 
 int main(int argc, char** argv) {
   h5::silence_errors();
+  // OpenBLAS loads with the organism's plugin, after this line: one BLAS thread per rank unless
+  // the user says otherwise, also when emsweep-run is started directly (srun, mpirun).
+  if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) setenv("OPENBLAS_NUM_THREADS", "1", 0);
   Options opt;
   CLI::App app{"emsweep run: run a sweep (alone, or under mpirun/srun); resumes an existing results file"};
   app.name("emsweep run");

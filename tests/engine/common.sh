@@ -5,7 +5,7 @@ set -euo pipefail
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 EMSWEEP="$EMSWEEP_BIN/emsweep"
 PY=/usr/bin/python3
-COMPARE="$EMSWEEP_SRC/tests/engine/compare_results.py"
+COMPARE="$EMSWEEP_SRC/tests/support/compare_results.py"
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/emsweep-test.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
 cd "$SCRATCH"

@@ -64,7 +64,7 @@ reference() {
   run_sync "$work/reference.h5"
   [[ $rc == 0 ]] || fail "the reference run exited $rc"
 }
-compare() { /usr/bin/python3 "$here/compare_results.py" "$work/reference.h5" "$@" || fail "results differ from the reference"; }
+compare() { /usr/bin/python3 "$here/../support/compare_results.py" "$work/reference.h5" "$@" || fail "results differ from the reference"; }
 # Runs the private-mount-namespace part of a scenario (this script again, as root inside).
 in_mount_ns() {
   unshare -m --propagation private true 2>/dev/null || { echo "SKIP: cannot create a mount namespace"; exit 77; }

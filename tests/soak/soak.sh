@@ -3,7 +3,7 @@
 # CYCLES times starts the same sweep at RANKS ranks under mpirun and SIGKILLs it at a random
 # moment once the run has started writing (alternately the whole job, as a node loss or `scancel -s KILL` would, and the
 # coordinator rank alone, mid-write), then resumes it to the end. Passes when the final file
-# equals the reference (same rows and values, no duplicates; tests/soak/compare_results.py)
+# equals the reference (same rows and values, no duplicates; tests/support/compare_results.py)
 # and every kill left a file that the next run resumed.
 # Usage: tests/soak/soak.sh BUILD_DIR [CYCLES=20] [RANKS=3]
 #   SOAK_SEED (random seed, default 1), SOAK_MIN_MS/SOAK_MAX_MS (kill window, counted from
@@ -116,6 +116,6 @@ wait_run
 echo "final resume: exit 0, points done $(done_points)"
 "$emsweep" status "$out" >"$work/status.txt" 2>&1 || fail "emsweep status failed: $(cat "$work/status.txt")"
 grep -q "finished" "$work/status.txt" || fail "status does not say finished: $(cat "$work/status.txt")"
-/usr/bin/python3 "$here/compare_results.py" "$work/reference.h5" "$out" || fail "the resumed file differs from the reference"
+/usr/bin/python3 "$here/../support/compare_results.py" "$work/reference.h5" "$out" || fail "the resumed file differs from the reference"
 damaged=$(ls "$work" | grep -c 'journal.damaged-' || true)
 echo "SOAK PASSED: $killed kills ($job_kills whole job, $coordinator_kills coordinator only), $finished_early runs finished before their kill, $damaged torn journal tails recovered; file equals the uninterrupted run"

@@ -13,28 +13,29 @@
 
 namespace emsweep::organism {
 
-// Every setting of the kind, typed (see worker/organism_info.cpp for meaning and defaults).
+// Every setting of the kind, typed. config_from fills every field from a point's settings, whose
+// defaults live in one place: worker/organism_info.cpp (so none are repeated here).
 struct OrganismConfig {
   WorldConfig world;
   ModelConfig model;  // vocab and max_len come from the world
   PretrainConfig pretrain;
   std::uint64_t base_seed = 0;
   double kl_weight = 0;
-  double gate_noise = 0.2;
+  double gate_noise = 0;
   double domain_mix = 0;
-  int steps = 300;
-  double lr = 3e-3;
-  int batch = 32;
-  int kl_batch = 32;
-  int lora_rank = 2;
-  double lora_alpha = 1;
+  int steps = 0;
+  double lr = 0;
+  int batch = 0;
+  int kl_batch = 0;
+  int lora_rank = 0;
+  double lora_alpha = 0;
   int lora_layer = -1;  // resolved: -1 becomes (n_layers - 1) / 2
-  int eval_every = 50;
-  int eval_questions = 256;
-  int drift_steps = 100;
+  int eval_every = 0;
+  int eval_questions = 0;
+  int drift_steps = 0;
   std::vector<double> efficiency_norms;
-  std::string device = "cpu";
-  int threads = 1;
+  std::string device;
+  int threads = 0;
 };
 
 // Reads a point's settings; throws ConfigError for a malformed efficiency_norms list.
