@@ -50,218 +50,293 @@ double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
   return policy.grace_seconds + (children ? policy.kill_grace + 1.0 : 0.0);
 }
 
-}  // namespace
-
-RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Store& store,
-                      const Grid& grid, const SweepSpec& spec, const CoordinatorSettings& settings) {
+// The scheduler's part of the run policy, so that the Coordinator can build its Scheduler in place.
+SchedulerConfig scheduler_config(const CoordinatorSettings& settings) {
   SchedulerConfig cfg;
   cfg.max_retries = settings.policy.max_retries;
   cfg.batch = settings.policy.batch;
   cfg.fail_fast = settings.policy.fail_fast;
   cfg.shard = settings.shard;
-  Scheduler sched(grid, store.ledger(), cfg);
-  Progress progress(settings.live_progress, settings.policy.log_seconds, settings.quiet);
+  return cfg;
+}
 
-  RunOutcome out;
-  out.total = sched.total();
-  out.done = store.ledger().done.size();
-  out.failed = store.ledger().failed.size();
+// One run of the coordinator loop; the state its steps share lives here so that each step is a
+// member function of its own.
+class Coordinator {
+ public:
+  Coordinator(Transport& transport, const std::vector<int>& workers, Store& store, const Grid& grid,
+              const SweepSpec& spec, const CoordinatorSettings& settings)
+      : transport_(transport),
+        workers_(workers),
+        store_(store),
+        grid_(grid),
+        settings_(settings),
+        sched_(grid, store.ledger(), scheduler_config(settings)),
+        progress_(settings.live_progress, settings.policy.log_seconds, settings.quiet),
+        active_count_(workers.size()),
+        stop_wait_(stop_wait_seconds(spec, settings.policy)) {
+    out_.total = sched_.total();
+    out_.done = store.ledger().done.size();
+    out_.failed = store.ledger().failed.size();
+    for (int w : workers) active_[w] = true;
+  }
 
-  auto warn = [&](const std::string& text) {
-    progress.break_line();
+  // The loop: feed every worker, then receive -> record -> feed until no worker is left active.
+  RunOutcome run() {
+    record_exhausted();
+    last_commit_ = last_flush_ = last_publish_ = Clock::now();  // the timers start with the loop
+    try {
+      for (int w : workers_) feed(w);
+      while (active_count_ > 0) {
+        if (must_end()) break;
+        std::optional<Message> msg = receive();
+        if (msg && msg->tag == Tag::kResults) on_results(*msg);
+        keep_durable(!msg);
+        progress_.update(counts());
+      }
+    } catch (const Error&) {
+      // Keep what is recorded; points still running are handed back, not counted.
+      for (const auto& item : sched_.in_flight_items()) store_.record_release(item);
+      progress_.break_line();
+      out_.workers_busy = sched_.in_flight() > 0;
+      store_.close();
+      throw;
+    }
+    return finish();
+  }
+
+ private:
+  // Prints a warning on a line of its own, so that it does not run into the live progress line.
+  void warn(const std::string& text) {
+    progress_.break_line();
     fmt::print(stderr, "[emsweep] {}\n", text);
-  };
+  }
 
   // Points whose crashes used up their attempts in earlier runs are recorded failed now.
-  for (const auto& x : sched.take_exhausted()) {
-    PointRecord rec;
-    rec.point_id = grid.id_at(x.item.index);
-    rec.index = x.item.index;
-    rec.replicate = grid.at(x.item.index).replicate;
-    rec.status = PointStatus::kFailed;
-    rec.attempts = x.item.attempt;
-    rec.rank = -1;
-    rec.start_time = rec.end_time =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    rec.error = x.error;
-    store.record_result(rec);
-    ++out.failed;
-    ++out.failed_now;
-    warn(fmt::format("point #{} failed for good after {} attempts: {}", x.item.index, x.item.attempt, x.error));
+  void record_exhausted() {
+    for (const auto& x : sched_.take_exhausted()) {
+      PointRecord rec;
+      rec.point_id = grid_.id_at(x.item.index);
+      rec.index = x.item.index;
+      rec.replicate = grid_.at(x.item.index).replicate;
+      rec.status = PointStatus::kFailed;
+      rec.attempts = x.item.attempt;
+      rec.rank = -1;
+      rec.start_time = rec.end_time =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      rec.error = x.error;
+      store_.record_result(rec);
+      ++out_.failed;
+      ++out_.failed_now;
+      warn(fmt::format("point #{} failed for good after {} attempts: {}", x.item.index, x.item.attempt,
+                       x.error));
+    }
   }
 
-  std::map<int, int> batches_out;  // per worker: batches sent and not yet answered
-  std::map<int, bool> active;
-  for (int w : workers) active[w] = true;
-  std::size_t active_count = workers.size();
+  // Tells worker `w` to stop, once: the loop ends when no worker is left active.
+  void stop_worker(int w) {
+    if (!active_[w]) return;
+    transport_.send(w, Tag::kStop, {});
+    active_[w] = false;
+    --active_count_;
+  }
 
-  auto stop_worker = [&](int w) {
-    if (!active[w]) return;
-    transport.send(w, Tag::kStop, {});
-    active[w] = false;
-    --active_count;
-  };
-  auto feed = [&](int w) {
-    if (!active[w]) return;
-    while (batches_out[w] < sched.batches_ahead()) {
-      std::vector<WorkItem> batch = sched.next_batch(w);
+  // Stops every worker with no batch outstanding: while stopping, none of them gets new work.
+  void stop_idle_workers() {
+    for (int w : workers_) {
+      if (batches_out_[w] == 0) stop_worker(w);
+    }
+  }
+
+  // Sends worker `w` batches until it has the scheduler's lead of them, recording each dispatch
+  // first; stops it once it has nothing outstanding and the scheduler has nothing more to give.
+  void feed(int w) {
+    if (!active_[w]) return;
+    while (batches_out_[w] < sched_.batches_ahead()) {
+      std::vector<WorkItem> batch = sched_.next_batch(w);
       if (batch.empty()) break;
-      for (const auto& item : batch) store.record_dispatch(item);
-      transport.send(w, Tag::kWork, encode_work(batch));
-      ++batches_out[w];
+      for (const auto& item : batch) store_.record_dispatch(item);
+      transport_.send(w, Tag::kWork, encode_work(batch));
+      ++batches_out_[w];
     }
-    if (batches_out[w] == 0 && (sched.stopped() || sched.exhausted())) stop_worker(w);
-  };
+    if (batches_out_[w] == 0 && (sched_.stopped() || sched_.exhausted())) stop_worker(w);
+  }
 
-  auto counts = [&] {
+  // The counts the progress line shows.
+  [[nodiscard]] ProgressCounts counts() const {
     ProgressCounts c;
-    c.total = out.total;
-    c.done = out.done;
-    c.failed = out.failed;
-    c.running = sched.in_flight();
-    c.this_run = out.done_now + out.failed_now;
+    c.total = out_.total;
+    c.done = out_.done;
+    c.failed = out_.failed;
+    c.running = sched_.in_flight();
+    c.this_run = out_.done_now + out_.failed_now;
     return c;
-  };
+  }
 
-  const double stop_wait = stop_wait_seconds(spec, settings.policy);
-  bool stopping = false;
-  bool hard_stop = false;
-  Clock::time_point grace_deadline{};
-  Clock::time_point last_commit = Clock::now();
-  Clock::time_point last_flush = Clock::now();
-  Clock::time_point last_publish = Clock::now();
-  auto publish = [&] {
-    store.publish();
-    last_publish = Clock::now();
-  };
+  // Hands the buffered journal records to the kernel and notes when, for kPublishSeconds.
+  void publish() {
+    store_.publish();
+    last_publish_ = Clock::now();
+  }
 
-  try {
-    for (int w : workers) feed(w);
-    while (active_count > 0) {
-      const int requests = stop_requests();
-      if (requests >= 1 && !stopping) {
-        publish();  // a crashed worker brings this signal: count its point's attempt
-        stopping = true;
-        sched.stop();
-        grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(stop_wait));
-        warn(fmt::format(
-            "stop requested (signal {}): no new points; waiting up to {} for {} in flight",
-            last_stop_signal(), human_seconds(stop_wait), sched.in_flight()));
-        for (int w : workers) {
-          if (batches_out[w] == 0) stop_worker(w);
-        }
-      }
-      if (requests >= 2) {
-        hard_stop = true;
-        warn("second stop signal: stopping now");
-        break;
-      }
-      if (stopping && sched.in_flight() > 0 && Clock::now() >= grace_deadline) {
-        warn(fmt::format("grace period over: {} points still running are left for the next run",
-                         sched.in_flight()));
-        break;
-      }
+  // Starts the grace period: points in flight get stop_wait_ seconds to report before the run ends.
+  void start_grace() {
+    stopping_ = true;
+    grace_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(stop_wait_));
+  }
 
-      std::optional<Message> msg = transport.receive(std::chrono::microseconds(0));
-      if (!msg) {
-        if (store.unpublished()) publish();
-        msg = transport.receive(kPollTimeout);
-      }
-      if (msg && msg->tag == Tag::kResults) {
-        --batches_out[msg->source];
-        auto records = decode_results(msg->payload);
-        if (!records) throw Error("malformed results message from rank " + std::to_string(msg->source));
-        for (std::string_view bytes : *records) {
-          auto rec = decode_point_record(bytes);
-          if (!rec) throw Error("malformed point record from rank " + std::to_string(msg->source));
-          if (rec->status == PointStatus::kCancelled) {
-            const WorkItem item{rec->index, rec->attempts};
-            sched.on_released(msg->source, item);
-            store.record_release(item);
-            continue;
-          }
-          const bool ok = rec->status == PointStatus::kDone;
-          switch (sched.on_outcome(msg->source, {rec->index, rec->attempts}, ok, rec->seconds)) {
-            case Scheduler::Verdict::kDone:
-              store.record_result(*rec, bytes);
-              ++out.done;
-              ++out.done_now;
-              break;
-            case Scheduler::Verdict::kRetry:
-              store.record_attempt_failure(attempt_failure(*rec));
-              warn(fmt::format("point #{} attempt {} failed on rank {} (will retry): {}", rec->index,
-                               rec->attempts, rec->rank, rec->error));
-              break;
-            case Scheduler::Verdict::kFailed:
-              store.record_result(*rec, bytes);
-              ++out.failed;
-              ++out.failed_now;
-              warn(fmt::format("point #{} failed after {} attempt{} on rank {}: {}", rec->index,
-                               rec->attempts, rec->attempts == 1 ? "" : "s", rec->rank, rec->error));
-              if (settings.policy.fail_fast) {
-                warn("run.fail_fast is set: stopping the sweep");
-                stopping = true;
-                grace_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                    std::chrono::duration<double>(stop_wait));
-              }
-              break;
-          }
-        }
-        feed(msg->source);
-        if (sched.take_wakeup()) {  // an isolated crash suspect finished: idle workers may go on
-          for (int w : workers) {
-            if (batches_out[w] == 0) feed(w);
-          }
-        }
-        if (stopping) {
-          for (int w : workers) {
-            if (batches_out[w] == 0) stop_worker(w);
-          }
-        }
-      }
-      if (store.unpublished() && seconds_since(last_publish) >= kPublishSeconds) publish();
-      // Durability: sync in groups, and at once whenever the coordinator is idle. A background
-      // thread waits for the disk (fdatasync took a fifth of the coordinator's time).
-      if (store.uncommitted() > 0 &&
-          (!msg || store.uncommitted() >= kCommitRecords || seconds_since(last_commit) >= kCommitSeconds)) {
-        store.commit_in_background();
-        last_commit = Clock::now();
-      }
-      if (seconds_since(last_flush) >= settings.policy.flush_seconds ||
-          store.view_rows_buffered() >= kMaxBufferedRows) {
-        store.flush_view();
-        last_flush = Clock::now();
-      }
-      progress.update(counts());
+  // Acts on stop signals and on the end of the grace period; true when the loop must end now.
+  [[nodiscard]] bool must_end() {
+    const int requests = stop_requests();
+    if (requests >= 1 && !stopping_) {
+      publish();  // a crashed worker brings this signal: count its point's attempt
+      sched_.stop();
+      start_grace();
+      warn(fmt::format("stop requested (signal {}): no new points; waiting up to {} for {} in flight",
+                       last_stop_signal(), human_seconds(stop_wait_), sched_.in_flight()));
+      stop_idle_workers();
     }
-  } catch (const Error& e) {
-    // Keep what is recorded; points still running are handed back, not counted.
-    for (const auto& item : sched.in_flight_items()) store.record_release(item);
-    progress.break_line();
-    out.workers_busy = sched.in_flight() > 0;
-    store.close();
-    throw;
+    if (requests >= 2) {
+      hard_stop_ = true;
+      warn("second stop signal: stopping now");
+      return true;
+    }
+    if (stopping_ && sched_.in_flight() > 0 && Clock::now() >= grace_deadline_) {
+      warn(fmt::format("grace period over: {} points still running are left for the next run",
+                       sched_.in_flight()));
+      return true;
+    }
+    return false;
   }
 
-  out.workers_busy = sched.in_flight() > 0 || hard_stop;
-  for (const auto& item : sched.in_flight_items()) store.record_release(item);
-  store.close();
-  progress.update(counts(), true);
-  progress.break_line();
-  if (!out.workers_busy) {
-    for (int w : workers) stop_worker(w);
+  // The next message: publishes what is buffered before waiting, so nothing waits on the loop.
+  [[nodiscard]] std::optional<Message> receive() {
+    std::optional<Message> msg = transport_.receive(std::chrono::microseconds(0));
+    if (!msg) {
+      if (store_.unpublished()) publish();
+      msg = transport_.receive(kPollTimeout);
+    }
+    return msg;
   }
-  out.interrupted = stopping || hard_stop;
-  const bool complete = out.done + out.failed >= out.total;
-  if (out.interrupted && !complete && !(settings.policy.fail_fast && out.failed_now > 0)) {
-    out.code = ExitCode::kInterrupted;
-  } else if (out.failed > 0) {
-    out.code = ExitCode::kPointsFailed;
-  } else {
-    out.code = ExitCode::kOk;
+
+  // Records a worker's batch of outcomes, then refills it (and idle workers a wakeup frees).
+  void on_results(const Message& msg) {
+    --batches_out_[msg.source];
+    auto records = decode_results(msg.payload);
+    if (!records) throw Error("malformed results message from rank " + std::to_string(msg.source));
+    for (std::string_view bytes : *records) on_record(msg.source, bytes);
+    feed(msg.source);
+    if (sched_.take_wakeup()) {  // an isolated crash suspect finished: idle workers may go on
+      for (int w : workers_) {
+        if (batches_out_[w] == 0) feed(w);
+      }
+    }
+    if (stopping_) stop_idle_workers();
   }
-  return out;
+
+  // Records one outcome from rank `source` as the scheduler judges it: released, done, retried, failed.
+  void on_record(int source, std::string_view bytes) {
+    auto rec = decode_point_record(bytes);
+    if (!rec) throw Error("malformed point record from rank " + std::to_string(source));
+    if (rec->status == PointStatus::kCancelled) {
+      const WorkItem item{rec->index, rec->attempts};
+      sched_.on_released(source, item);
+      store_.record_release(item);
+      return;
+    }
+    const bool ok = rec->status == PointStatus::kDone;
+    switch (sched_.on_outcome(source, {rec->index, rec->attempts}, ok, rec->seconds)) {
+      case Scheduler::Verdict::kDone:
+        store_.record_result(*rec, bytes);
+        ++out_.done;
+        ++out_.done_now;
+        break;
+      case Scheduler::Verdict::kRetry:
+        store_.record_attempt_failure(attempt_failure(*rec));
+        warn(fmt::format("point #{} attempt {} failed on rank {} (will retry): {}", rec->index,
+                         rec->attempts, rec->rank, rec->error));
+        break;
+      case Scheduler::Verdict::kFailed:
+        store_.record_result(*rec, bytes);
+        ++out_.failed;
+        ++out_.failed_now;
+        warn(fmt::format("point #{} failed after {} attempt{} on rank {}: {}", rec->index,
+                         rec->attempts, rec->attempts == 1 ? "" : "s", rec->rank, rec->error));
+        if (settings_.policy.fail_fast) {
+          warn("run.fail_fast is set: stopping the sweep");
+          start_grace();
+        }
+        break;
+    }
+  }
+
+  // Publishes, syncs and flushes on their timers; `idle` (no message this turn) syncs at once.
+  void keep_durable(bool idle) {
+    if (store_.unpublished() && seconds_since(last_publish_) >= kPublishSeconds) publish();
+    // Durability: sync in groups, and at once whenever the coordinator is idle. A background
+    // thread waits for the disk (fdatasync took a fifth of the coordinator's time).
+    if (store_.uncommitted() > 0 &&
+        (idle || store_.uncommitted() >= kCommitRecords ||
+         seconds_since(last_commit_) >= kCommitSeconds)) {
+      store_.commit_in_background();
+      last_commit_ = Clock::now();
+    }
+    if (seconds_since(last_flush_) >= settings_.policy.flush_seconds ||
+        store_.view_rows_buffered() >= kMaxBufferedRows) {
+      store_.flush_view();
+      last_flush_ = Clock::now();
+    }
+  }
+
+  // Hands back the points still in flight, closes the store, stops the workers if none is busy and
+  // picks the exit code.
+  RunOutcome finish() {
+    out_.workers_busy = sched_.in_flight() > 0 || hard_stop_;
+    for (const auto& item : sched_.in_flight_items()) store_.record_release(item);
+    store_.close();
+    progress_.update(counts(), true);
+    progress_.break_line();
+    if (!out_.workers_busy) {
+      for (int w : workers_) stop_worker(w);
+    }
+    out_.interrupted = stopping_ || hard_stop_;
+    const bool complete = out_.done + out_.failed >= out_.total;
+    if (out_.interrupted && !complete && !(settings_.policy.fail_fast && out_.failed_now > 0)) {
+      out_.code = ExitCode::kInterrupted;
+    } else if (out_.failed > 0) {
+      out_.code = ExitCode::kPointsFailed;
+    } else {
+      out_.code = ExitCode::kOk;
+    }
+    return out_;
+  }
+
+  Transport& transport_;                   // reaches the workers
+  const std::vector<int>& workers_;        // their ranks
+  Store& store_;                           // journal and view: every dispatch and outcome goes here
+  const Grid& grid_;                       // names the points recorded failed from earlier runs
+  const CoordinatorSettings& settings_;    // run policy (fail_fast, flush_seconds) and output mode
+  Scheduler sched_;                        // decides what each worker runs next, and retries
+  Progress progress_;                      // the progress line; warnings break it first
+  RunOutcome out_;                         // the counts so far, returned by run()
+  std::map<int, int> batches_out_;         // per worker: batches sent and not yet answered
+  std::map<int, bool> active_;             // per worker: not yet told to stop
+  std::size_t active_count_;               // workers not yet told to stop: the loop runs while any are
+  double stop_wait_;                       // seconds that points in flight get after a stop
+  bool stopping_ = false;                  // a stop signal or fail_fast: no new points, grace running
+  bool hard_stop_ = false;                 // a second stop signal: end now, workers left busy
+  Clock::time_point grace_deadline_{};     // when the grace period ends
+  Clock::time_point last_commit_{};        // last journal sync, for kCommitSeconds
+  Clock::time_point last_flush_{};         // last view flush, for run.flush_seconds
+  Clock::time_point last_publish_{};       // last journal publish, for kPublishSeconds
+};
+
+}  // namespace
+
+RunOutcome coordinate(Transport& transport, const std::vector<int>& workers, Store& store,
+                      const Grid& grid, const SweepSpec& spec, const CoordinatorSettings& settings) {
+  return Coordinator(transport, workers, store, grid, spec, settings).run();
 }
 
 }  // namespace emsweep
