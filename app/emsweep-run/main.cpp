@@ -147,6 +147,88 @@ void print_coordinator_cost(double wall_seconds) {
              cpu, wall_seconds, wall_seconds > 0 ? 100.0 * cpu / wall_seconds : 0.0, ru.ru_maxrss / 1024);
 }
 
+// Rank 0's reading of the config: the resolved text every rank parses, or an empty one after
+// printing the error (its exit status in `early_exit`).
+RunConfig validate_config(const Options& opt, const TaskRegistry& registry, int& early_exit) {
+  RunConfig rc;
+  try {
+    std::vector<std::string> sets = opt.sets;
+    if (!opt.output.empty()) sets.push_back("sweep.output=" + opt.output);
+    SweepSpec spec = load_spec(opt.config, sets, registry);
+    if (!spec.kind->plugin.empty() && find_plugin_file(spec.kind->plugin).empty()) {
+      // Checked here, on rank 0, so that workers do not each fail every point.
+      throw EnvironmentError("task kind '" + spec.kind->name + "' runs in the plugin emsweep-" +
+                                 spec.kind->plugin + ".so, which is not on the plugin path",
+                             "build emsweep with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON), or "
+                             "point EMSWEEP_PLUGIN_PATH at the directory that holds it");
+    }
+    if (!spec.kind->runnable()) {
+      throw EnvironmentError("task kind '" + spec.kind->name + "' has no code in this emsweep-run",
+                             "rebuild with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON)");
+    }
+    if (!opt.shard.empty()) (void)parse_shard(opt.shard);
+    rc.config_yaml = spec.resolved_yaml();
+    rc.cache_dir = opt.cache_dir.empty() ? default_cache_dir(spec) : opt.cache_dir;
+    rc.shard = opt.shard;
+  } catch (const Error& e) {
+    print_error(e);
+    early_exit = static_cast<int>(e.exit_code());
+  }
+  return rc;
+}
+
+// What the store's journal recovery repaired: loud when completed work was lost and runs again.
+void report_recovery(const Store& store, const Grid& grid, const Shard& shard, bool sharded, bool quiet) {
+  const std::uint64_t recorded = store.ledger().done.size() + store.ledger().failed.size();
+  const JournalRecovery& repaired = store.recovery();
+  if (repaired.middle_damage() > 0) {
+    // Loud even with --quiet: completed work was lost and runs again.
+    std::uint64_t total = grid.size();
+    if (sharded) {
+      total = 0;
+      for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+        total += grid.in_shard(i, shard) ? 1 : 0;
+      }
+    }
+    for (const auto& line : recovery_messages(repaired, total > recorded ? total - recorded : 0)) {
+      fmt::print(stderr, "[emsweep] WARNING: {}\n", line);
+    }
+  } else if (repaired.torn_tail() && !quiet) {
+    fmt::print(stderr, "[emsweep] {}\n", recovery_messages(repaired, std::nullopt).front());
+  }
+}
+
+// One rank: coordinates on this thread and runs points on a worker thread.
+int run_alone(std::unique_ptr<Store> store, const Grid& grid, const SweepSpec& spec,
+              const CoordinatorSettings& cs, const WorkerIdentity& who,
+              std::chrono::steady_clock::time_point t0) {
+  std::atomic<bool> cancel{false};
+  RunOutcome outcome;
+  LocalNetwork net(2);
+  std::unique_ptr<Transport> coord_end = net.endpoint(0);
+  std::unique_ptr<Transport> worker_end = net.endpoint(1);
+  std::unique_ptr<Task> task = make_task(spec);
+  std::thread worker([&] { worker_loop(*worker_end, *task, *spec.kind, grid, who, &cancel); });
+  try {
+    outcome = coordinate(*coord_end, {1}, *store, grid, spec, cs);
+  } catch (const Error& e) {
+    print_error(e);
+    store.reset();
+    std::fflush(stderr);
+    std::_Exit(static_cast<int>(e.exit_code()));
+  }
+  store.reset();
+  print_summary(outcome, spec, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (outcome.workers_busy) {
+    // The worker thread is inside a task that did not finish in the grace period.
+    cancel = true;
+    std::fflush(stderr);
+    std::_Exit(static_cast<int>(outcome.code));
+  }
+  worker.join();
+  return static_cast<int>(outcome.code);
+}
+
 int run(int argc, char** argv, const Options& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<MpiSession> mpi;
@@ -161,31 +243,7 @@ int run(int argc, char** argv, const Options& opt) {
   // Rank 0 validates the config; everyone gets the resolved text (or an empty one on error).
   RunConfig rc;
   int early_exit = 0;
-  if (rank == 0) {
-    try {
-      std::vector<std::string> sets = opt.sets;
-      if (!opt.output.empty()) sets.push_back("sweep.output=" + opt.output);
-      SweepSpec spec = load_spec(opt.config, sets, registry);
-      if (!spec.kind->plugin.empty() && find_plugin_file(spec.kind->plugin).empty()) {
-        // Checked here, on rank 0, so that workers do not each fail every point.
-        throw EnvironmentError("task kind '" + spec.kind->name + "' runs in the plugin emsweep-" +
-                                   spec.kind->plugin + ".so, which is not on the plugin path",
-                               "build emsweep with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON), or "
-                               "point EMSWEEP_PLUGIN_PATH at the directory that holds it");
-      }
-      if (!spec.kind->runnable()) {
-        throw EnvironmentError("task kind '" + spec.kind->name + "' has no code in this emsweep-run",
-                               "rebuild with LibTorch (cmake -DEMSWEEP_WITH_TORCH=ON)");
-      }
-      if (!opt.shard.empty()) (void)parse_shard(opt.shard);
-      rc.config_yaml = spec.resolved_yaml();
-      rc.cache_dir = opt.cache_dir.empty() ? default_cache_dir(spec) : opt.cache_dir;
-      rc.shard = opt.shard;
-    } catch (const Error& e) {
-      print_error(e);
-      early_exit = static_cast<int>(e.exit_code());
-    }
-  }
+  if (rank == 0) rc = validate_config(opt, registry, early_exit);
   if (mpi) {
     auto received = decode_run_config(mpi->broadcast(encode(rc)));
     if (!received) throw Error("malformed config broadcast");
@@ -249,22 +307,7 @@ int run(int argc, char** argv, const Options& opt) {
     return static_cast<int>(e.exit_code());
   }
   const std::uint64_t recorded = store->ledger().done.size() + store->ledger().failed.size();
-  const JournalRecovery& repaired = store->recovery();
-  if (repaired.middle_damage() > 0) {
-    // Loud even with --quiet: completed work was lost and runs again.
-    std::uint64_t total = grid.size();
-    if (!rc.shard.empty()) {
-      total = 0;
-      for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
-        total += grid.in_shard(i, shard) ? 1 : 0;
-      }
-    }
-    for (const auto& line : recovery_messages(repaired, total > recorded ? total - recorded : 0)) {
-      fmt::print(stderr, "[emsweep] WARNING: {}\n", line);
-    }
-  } else if (repaired.torn_tail() && !opt.quiet) {
-    fmt::print(stderr, "[emsweep] {}\n", recovery_messages(repaired, std::nullopt).front());
-  }
+  report_recovery(*store, grid, shard, !rc.shard.empty(), opt.quiet);
   if (!opt.quiet) {
     fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n",
                spec.name, grid.size(), recorded, size, size == 1 ? "" : "s", spec.output);
@@ -290,30 +333,7 @@ int run(int argc, char** argv, const Options& opt) {
     return static_cast<int>(outcome.code);
   }
 
-  // One rank: coordinate here, run points on a thread.
-  LocalNetwork net(2);
-  std::unique_ptr<Transport> coord_end = net.endpoint(0);
-  std::unique_ptr<Transport> worker_end = net.endpoint(1);
-  std::unique_ptr<Task> task = make_task(spec);
-  std::thread worker([&] { worker_loop(*worker_end, *task, *spec.kind, grid, who, &cancel); });
-  try {
-    outcome = coordinate(*coord_end, {1}, *store, grid, spec, cs);
-  } catch (const Error& e) {
-    print_error(e);
-    store.reset();
-    std::fflush(stderr);
-    std::_Exit(static_cast<int>(e.exit_code()));
-  }
-  store.reset();
-  print_summary(outcome, spec, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (outcome.workers_busy) {
-    // The worker thread is inside a task that did not finish in the grace period.
-    cancel = true;
-    std::fflush(stderr);
-    std::_Exit(static_cast<int>(outcome.code));
-  }
-  worker.join();
-  return static_cast<int>(outcome.code);
+  return run_alone(std::move(store), grid, spec, cs, who, t0);
 }
 
 }  // namespace
