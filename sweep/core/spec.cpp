@@ -303,182 +303,196 @@ bool read_triple(Checker& c, const YAML::Node& n, const std::string& key, double
   return true;
 }
 
-// Parses one grid axis. `setting` is null for a replicates axis candidate.
-std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::Node& node,
-                               const SettingSpec* setting) {
-  const std::string key = "grid." + name;
-  Axis axis;
-  axis.name = name;
-  std::vector<std::pair<Value, YAML::Node>> values;
-  bool ok = true;
+// An axis' values in config order, each with the node a repeated value is reported at.
+using AxisItems = std::vector<std::pair<Value, YAML::Node>>;
 
-  auto add_number = [&](double v, const YAML::Node& at) {
-    if (auto val = check_generated(c, at, key, *setting, v)) {
-      values.emplace_back(*val, at);
+// Adds a number an axis form produced; false once the setting refuses it (reported).
+bool add_generated(Checker& c, AxisItems& items, const YAML::Node& at, const std::string& key,
+                   const SettingSpec& s, double v) {
+  auto val = check_generated(c, at, key, s, v);
+  if (!val) return false;
+  items.emplace_back(*val, at);
+  return true;
+}
+
+// Reports a list or numeric form under a name that is no setting of the kind.
+void not_a_setting(Checker& c, const YAML::Node& node, const std::string& key,
+                   const std::string& name) {
+  c.error(node, key, "'" + name + "' is not a setting of this task kind",
+          "grid axes must be task settings; a replicate axis is written {replicates: n}");
+}
+
+// `[a, b, ...]`: every item is checked (and each bad one reported) before the list is refused.
+std::optional<AxisItems> list_values(Checker& c, const std::string& key, const YAML::Node& node,
+                                     const SettingSpec& setting) {
+  if (static_cast<std::int64_t>(node.size()) > kMaxAxisValues) {
+    c.error(node, key,
+            "a list of " + std::to_string(node.size()) + " values; an axis takes at most " +
+                std::to_string(kMaxAxisValues));
+    return std::nullopt;
+  }
+  AxisItems items;
+  bool ok = true;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    YAML::Node item = node[i];
+    if (auto v = check_value(c, item, key + "[" + std::to_string(i) + "]", setting)) {
+      items.emplace_back(*v, item);
     } else {
       ok = false;
     }
-  };
-
-  if (node.IsSequence()) {
-    axis.form = "list";
-    if (setting == nullptr) {
-      c.error(node, key, "'" + name + "' is not a setting of this task kind",
-              "grid axes must be task settings; a replicate axis is written {replicates: n}");
-      return std::nullopt;
-    }
-    if (static_cast<std::int64_t>(node.size()) > kMaxAxisValues) {
-      c.error(node, key,
-              "a list of " + std::to_string(node.size()) + " values; an axis takes at most " +
-                  std::to_string(kMaxAxisValues));
-      return std::nullopt;
-    }
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      YAML::Node item = node[i];
-      if (auto v = check_value(c, item, key + "[" + std::to_string(i) + "]", *setting)) {
-        values.emplace_back(*v, item);
-      } else {
-        ok = false;
-      }
-    }
-  } else if (node.IsMap()) {
-    std::vector<std::string> forms;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string k = it->first.IsScalar() ? it->first.Scalar() : "?";
-      if (std::find(kAxisForms.begin(), kAxisForms.end(), k) == kAxisForms.end()) {
-        c.error(it->first, key + "." + k, "unknown axis form '" + k + "'",
-                unknown_key_hint(k, {"linspace", "logspace", "range", "replicates"}));
-        return std::nullopt;
-      }
-      if (k != "include_zero") forms.push_back(k);
-    }
-    if (forms.size() != 1) {
-      c.error(node, key,
-              forms.empty() ? "expected one of linspace, logspace, range, replicates"
-                            : "more than one form: " + join(forms, ", "),
-              "write e.g. {linspace: [0, 1, 5]}");
-      return std::nullopt;
-    }
-    axis.form = forms[0];
-    YAML::Node body = node[axis.form];
-    if (node["include_zero"] && axis.form != "logspace") {
-      c.error(node["include_zero"], key + ".include_zero", "include_zero only goes with logspace");
-      return std::nullopt;
-    }
-    if (axis.form == "replicates") {
-      if (setting != nullptr) {
-        c.error(node, key,
-                "'" + name + "' is a task setting; replicates need an axis name of their own",
-                "write e.g. seed: {replicates: 3}");
-        return std::nullopt;
-      }
-      // The name is free text only here: keep it a plain identifier, so that it survives
-      // the resolved YAML and HDF5 attributes unchanged (fuzzing found invalid UTF-8 that the
-      // YAML emitter rewrote, which changed the config hash on resume).
-      bool plain = !name.empty() && name.size() <= 64 &&
-                   std::all_of(name.begin(), name.end(), [](char ch) {
-                     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-                   });
-      if (!plain) {
-        c.error(node, key,
-                "a replicates axis name must be 1 to 64 letters, digits or '_'" +
-                    (name.size() > 64 ? ", got " + std::to_string(name.size()) + " characters"
-                                      : std::string()),
-                "write e.g. seed: {replicates: 3}");
-        return std::nullopt;
-      }
-      auto n = body.IsScalar() ? parse_integer(body.Scalar()) : std::nullopt;
-      if (!n || *n < 1 || *n > kMaxAxisValues) {
-        c.error(body, key + ".replicates",
-                "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " +
-                    node_kind(body));
-        return std::nullopt;
-      }
-      axis.is_replicate = true;
-      for (std::int64_t i = 0; i < *n; ++i) values.emplace_back(Value::integer(i), body);
-    } else if (setting == nullptr) {
-      c.error(node, key, "'" + name + "' is not a setting of this task kind",
-              "grid axes must be task settings; a replicate axis is written {replicates: n}");
-      return std::nullopt;
-    } else if (axis.form == "linspace" || axis.form == "logspace") {
-      double a = 0, b = 0;
-      std::int64_t n = 0;
-      if (!read_triple(c, body, key + "." + axis.form, a, b, n)) return std::nullopt;
-      bool zero = false;
-      if (YAML::Node z = node["include_zero"]) {
-        auto zb = z.IsScalar() ? parse_bool(z.Scalar()) : std::nullopt;
-        if (!zb) {
-          c.error(z, key + ".include_zero", "expected true or false, got " + node_kind(z));
-          return std::nullopt;
-        }
-        zero = *zb;
-      }
-      if (zero) add_number(0.0, body);
-      for (std::int64_t i = 0; i < n && ok; ++i) {
-        double t = n == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(n - 1);
-        double x = a + (b - a) * t;
-        if (axis.form == "logspace") {
-          x = std::pow(10.0, x);
-          if (!std::isfinite(x) || x == 0.0) {
-            c.error(body, key + ".logspace",
-                    "10^" + format_double(a + (b - a) * t) +
-                        " is out of the range of a double (logspace "
-                        "exponents go from -323 to 308)");
-            return std::nullopt;
-          }
-        }
-        add_number(x, body);
-      }
-    } else {  // range
-      if (!body.IsSequence() || body.size() < 2 || body.size() > 3) {
-        c.error(body, key + ".range", "expected [start, stop] or [start, stop, step], got " +
-                                          node_kind(body));
-        return std::nullopt;
-      }
-      std::int64_t r[3] = {0, 0, 1};
-      for (std::size_t i = 0; i < body.size(); ++i) {
-        auto v = body[i].IsScalar() ? parse_integer(body[i].Scalar()) : std::nullopt;
-        if (!v) {
-          c.error(body[i], key + ".range[" + std::to_string(i) + "]",
-                  body[i].IsScalar() ? integer_problem(body[i].Scalar(),
-                                                       "an integer in [" + integer_text(-9.3e18) +
-                                                           ", " + integer_text(9.3e18) + "]")
-                                     : "expected an integer, got " + node_kind(body[i]));
-          return std::nullopt;
-        }
-        r[i] = *v;
-      }
-      if (r[2] == 0) {
-        c.error(body, key + ".range", "step must not be 0");
-        return std::nullopt;
-      }
-      long double span = static_cast<long double>(r[1]) - static_cast<long double>(r[0]);
-      long double count = std::ceil(span / static_cast<long double>(r[2]));
-      if (count > kMaxAxisValues) {
-        c.error(body, key + ".range",
-                "the range gives " + format_double(static_cast<double>(count)) +
-                    " values; an axis takes at most " + std::to_string(kMaxAxisValues));
-        return std::nullopt;
-      }
-      for (std::int64_t x = r[0]; r[2] > 0 ? x < r[1] : x > r[1]; x += r[2]) {
-        add_number(static_cast<double>(x), body);
-        if (!ok) break;
-      }
-    }
-  } else {
-    c.error(node, key,
-            "expected a list of values or a form such as {linspace: [a, b, n]}, got " +
-                node_kind(node),
-            setting ? "for one fixed value, set task." + name + " instead" : "");
-    return std::nullopt;
   }
   if (!ok) return std::nullopt;
-  if (values.empty()) {
+  return items;
+}
+
+// The one form a `{form: ...}` axis is written in; include_zero may stand beside logspace only.
+std::optional<std::string> axis_form(Checker& c, const std::string& key, const YAML::Node& node) {
+  std::vector<std::string> forms;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string k = it->first.IsScalar() ? it->first.Scalar() : "?";
+    if (std::find(kAxisForms.begin(), kAxisForms.end(), k) == kAxisForms.end()) {
+      c.error(it->first, key + "." + k, "unknown axis form '" + k + "'",
+              unknown_key_hint(k, {"linspace", "logspace", "range", "replicates"}));
+      return std::nullopt;
+    }
+    if (k != "include_zero") forms.push_back(k);
+  }
+  if (forms.size() != 1) {
+    c.error(node, key,
+            forms.empty() ? "expected one of linspace, logspace, range, replicates"
+                          : "more than one form: " + join(forms, ", "),
+            "write e.g. {linspace: [0, 1, 5]}");
+    return std::nullopt;
+  }
+  if (node["include_zero"] && forms[0] != "logspace") {
+    c.error(node["include_zero"], key + ".include_zero", "include_zero only goes with logspace");
+    return std::nullopt;
+  }
+  return forms[0];
+}
+
+// `{replicates: n}`: 0..n-1 under an axis name of its own, which no setting of the kind may have.
+std::optional<AxisItems> replicate_values(Checker& c, const std::string& key,
+                                          const std::string& name, const YAML::Node& node,
+                                          const YAML::Node& body, bool is_setting) {
+  if (is_setting) {
+    c.error(node, key,
+            "'" + name + "' is a task setting; replicates need an axis name of their own",
+            "write e.g. seed: {replicates: 3}");
+    return std::nullopt;
+  }
+  // The name is free text only here: keep it a plain identifier, so that it survives
+  // the resolved YAML and HDF5 attributes unchanged (fuzzing found invalid UTF-8 that the
+  // YAML emitter rewrote, which changed the config hash on resume).
+  bool plain = !name.empty() && name.size() <= 64 &&
+               std::all_of(name.begin(), name.end(), [](char ch) {
+                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+               });
+  if (!plain) {
+    c.error(node, key,
+            "a replicates axis name must be 1 to 64 letters, digits or '_'" +
+                (name.size() > 64 ? ", got " + std::to_string(name.size()) + " characters"
+                                  : std::string()),
+            "write e.g. seed: {replicates: 3}");
+    return std::nullopt;
+  }
+  auto n = body.IsScalar() ? parse_integer(body.Scalar()) : std::nullopt;
+  if (!n || *n < 1 || *n > kMaxAxisValues) {
+    c.error(body, key + ".replicates",
+            "expected a count in [1, " + std::to_string(kMaxAxisValues) + "], got " +
+                node_kind(body));
+    return std::nullopt;
+  }
+  AxisItems items;
+  for (std::int64_t i = 0; i < *n; ++i) items.emplace_back(Value::integer(i), body);
+  return items;
+}
+
+// `{linspace: [a, b, n]}` or `{logspace: [a, b, n]}` (10^a to 10^b), 0 first with include_zero.
+std::optional<AxisItems> spaced_values(Checker& c, const std::string& key, const std::string& form,
+                                       const YAML::Node& node, const YAML::Node& body,
+                                       const SettingSpec& setting) {
+  double a = 0, b = 0;
+  std::int64_t n = 0;
+  if (!read_triple(c, body, key + "." + form, a, b, n)) return std::nullopt;
+  bool zero = false;
+  if (YAML::Node z = node["include_zero"]) {
+    auto zb = z.IsScalar() ? parse_bool(z.Scalar()) : std::nullopt;
+    if (!zb) {
+      c.error(z, key + ".include_zero", "expected true or false, got " + node_kind(z));
+      return std::nullopt;
+    }
+    zero = *zb;
+  }
+  AxisItems items;
+  if (zero && !add_generated(c, items, body, key, setting, 0.0)) return std::nullopt;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double t = n == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(n - 1);
+    double x = a + (b - a) * t;
+    if (form == "logspace") {
+      x = std::pow(10.0, x);
+      if (!std::isfinite(x) || x == 0.0) {
+        c.error(body, key + ".logspace",
+                "10^" + format_double(a + (b - a) * t) +
+                    " is out of the range of a double (logspace "
+                    "exponents go from -323 to 308)");
+        return std::nullopt;
+      }
+    }
+    if (!add_generated(c, items, body, key, setting, x)) return std::nullopt;
+  }
+  return items;
+}
+
+// `{range: [start, stop, step]}`: integers from start up to stop (left out), step 1 by default.
+std::optional<AxisItems> range_values(Checker& c, const std::string& key, const YAML::Node& body,
+                                      const SettingSpec& setting) {
+  if (!body.IsSequence() || body.size() < 2 || body.size() > 3) {
+    c.error(body, key + ".range",
+            "expected [start, stop] or [start, stop, step], got " + node_kind(body));
+    return std::nullopt;
+  }
+  std::int64_t r[3] = {0, 0, 1};
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    auto v = body[i].IsScalar() ? parse_integer(body[i].Scalar()) : std::nullopt;
+    if (!v) {
+      c.error(body[i], key + ".range[" + std::to_string(i) + "]",
+              body[i].IsScalar() ? integer_problem(body[i].Scalar(),
+                                                   "an integer in [" + integer_text(-9.3e18) +
+                                                       ", " + integer_text(9.3e18) + "]")
+                                 : "expected an integer, got " + node_kind(body[i]));
+      return std::nullopt;
+    }
+    r[i] = *v;
+  }
+  if (r[2] == 0) {
+    c.error(body, key + ".range", "step must not be 0");
+    return std::nullopt;
+  }
+  long double span = static_cast<long double>(r[1]) - static_cast<long double>(r[0]);
+  long double count = std::ceil(span / static_cast<long double>(r[2]));
+  if (count > kMaxAxisValues) {
+    c.error(body, key + ".range",
+            "the range gives " + format_double(static_cast<double>(count)) +
+                " values; an axis takes at most " + std::to_string(kMaxAxisValues));
+    return std::nullopt;
+  }
+  AxisItems items;
+  for (std::int64_t x = r[0]; r[2] > 0 ? x < r[1] : x > r[1]; x += r[2]) {
+    if (!add_generated(c, items, body, key, setting, static_cast<double>(x))) return std::nullopt;
+  }
+  return items;
+}
+
+// `axis` with `items` as its values; refused (reported) when there are none or one repeats.
+std::optional<Axis> distinct_axis(Checker& c, const std::string& key, const YAML::Node& node,
+                                  Axis axis, AxisItems items) {
+  if (items.empty()) {
     c.error(node, key, "the axis has no values", "give at least one value");
     return std::nullopt;
   }
   std::set<std::string> seen;
-  for (auto& [v, at] : values) {
+  for (auto& [v, at] : items) {
     if (!seen.insert(v.canonical()).second) {
       c.error(at, key, "value " + v.display() + " appears twice",
               "each value of an axis must be distinct (after rounding to 12 digits)");
@@ -487,6 +501,47 @@ std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::
     axis.values.push_back(std::move(v));
   }
   return axis;
+}
+
+// Parses one grid axis. `setting` is null for a replicates axis candidate.
+std::optional<Axis> parse_axis(Checker& c, const std::string& name, const YAML::Node& node,
+                               const SettingSpec* setting) {
+  const std::string key = "grid." + name;
+  Axis axis;
+  axis.name = name;
+  std::optional<AxisItems> items;
+  if (node.IsSequence()) {
+    axis.form = "list";
+    if (setting == nullptr) {
+      not_a_setting(c, node, key, name);
+      return std::nullopt;
+    }
+    items = list_values(c, key, node, *setting);
+  } else if (node.IsMap()) {
+    std::optional<std::string> form = axis_form(c, key, node);
+    if (!form) return std::nullopt;
+    axis.form = *form;
+    YAML::Node body = node[axis.form];
+    if (axis.form == "replicates") {
+      axis.is_replicate = true;
+      items = replicate_values(c, key, name, node, body, setting != nullptr);
+    } else if (setting == nullptr) {
+      not_a_setting(c, node, key, name);
+      return std::nullopt;
+    } else if (axis.form == "range") {
+      items = range_values(c, key, body, *setting);
+    } else {
+      items = spaced_values(c, key, axis.form, node, body, *setting);
+    }
+  } else {
+    c.error(node, key,
+            "expected a list of values or a form such as {linspace: [a, b, n]}, got " +
+                node_kind(node),
+            setting ? "for one fixed value, set task." + name + " instead" : "");
+    return std::nullopt;
+  }
+  if (!items) return std::nullopt;
+  return distinct_axis(c, key, node, std::move(axis), std::move(*items));
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -717,15 +772,8 @@ std::optional<SettingSpec> parse_param(Checker& c, const std::string& name, cons
   return s;
 }
 
-// The sweep's own declaration of a `command` kind: argv, params, metrics and curves from task:.
-std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task,
-                                              const TaskKindInfo& base, std::vector<std::string>& argv) {
-  auto kind = std::make_shared<TaskKindInfo>(base);
-  kind->settings.clear();
-  kind->metrics.clear();
-  kind->curves.clear();
-  const std::size_t errors_before = c.errors().size();
-
+// task.argv: the program and its arguments, each a template whose syntax is checked here.
+void read_argv(Checker& c, const YAML::Node& task, std::vector<std::string>& argv) {
   YAML::Node a = task["argv"];
   if (!a || !a.IsSequence() || a.size() == 0) {
     c.error(a ? a : task, "task.argv", "expected the program and its arguments as a list",
@@ -745,7 +793,10 @@ std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task
     }
     if (!argv.empty() && argv[0].empty()) c.error(a[0], "task.argv[0]", "the program name is empty");
   }
+}
 
+// task.params: each parameter's name is checked here, its declaration by parse_param.
+void read_params(Checker& c, const YAML::Node& task, TaskKindInfo& kind) {
   if (YAML::Node params = task["params"]) {
     if (!params.IsMap()) {
       c.error(params, "task.params", "expected a mapping of parameter name to default, got " +
@@ -769,15 +820,18 @@ std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task
                   "rename the parameter");
           continue;
         }
-        if (kind->setting_index(name) >= 0) {
+        if (kind.setting_index(name) >= 0) {
           c.error(it->first, key, "parameter '" + name + "' appears twice", "keep one of them");
           continue;
         }
-        if (auto p = parse_param(c, name, it->second)) kind->settings.push_back(std::move(*p));
+        if (auto p = parse_param(c, name, it->second)) kind.settings.push_back(std::move(*p));
       }
     }
   }
+}
 
+// task.metrics: the /points columns the program reports, named unlike the parameters and columns.
+void read_metrics(Checker& c, const YAML::Node& task, TaskKindInfo& kind) {
   YAML::Node m = task["metrics"];
   if (!m || !m.IsSequence() || m.size() == 0) {
     c.error(m ? m : task, "task.metrics", "expected the list of metrics the program reports",
@@ -807,20 +861,25 @@ std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task
         continue;
       }
       spec.name = name_node.Scalar();
-      const bool taken = std::any_of(kind->metrics.begin(), kind->metrics.end(),
+      const bool taken = std::any_of(kind.metrics.begin(), kind.metrics.end(),
                                      [&](const MetricSpec& x) { return x.name == spec.name; });
       if (taken) {
         c.error(name_node, key, "metric '" + spec.name + "' appears twice", "keep one of them");
       } else if (std::find(kFixedColumns.begin(), kFixedColumns.end(), spec.name) != kFixedColumns.end() ||
-                 kind->setting_index(spec.name) >= 0) {
-        c.error(name_node, key, "metric '" + spec.name + "' has the name of a parameter or of a column every results file has",
+                 kind.setting_index(spec.name) >= 0) {
+        c.error(name_node, key,
+                "metric '" + spec.name +
+                    "' has the name of a parameter or of a column every results file has",
                 "rename the metric (e.g. " + spec.name + "_value)");
       } else {
-        kind->metrics.push_back(std::move(spec));
+        kind.metrics.push_back(std::move(spec));
       }
     }
   }
+}
 
+// task.curves: the names of the per-step series the program may report.
+void read_curves(Checker& c, const YAML::Node& task, TaskKindInfo& kind) {
   if (YAML::Node cv = task["curves"]) {
     if (!cv.IsSequence()) {
       c.error(cv, "task.curves", "expected a list of curve names, got " + node_kind(cv),
@@ -833,14 +892,28 @@ std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task
                                   std::to_string(kMaxCurveName) + " characters), got " + node_kind(cv[i]));
           continue;
         }
-        if (std::find(kind->curves.begin(), kind->curves.end(), cv[i].Scalar()) != kind->curves.end()) {
+        if (std::find(kind.curves.begin(), kind.curves.end(), cv[i].Scalar()) != kind.curves.end()) {
           c.error(cv[i], key, "curve '" + cv[i].Scalar() + "' appears twice", "keep one of them");
           continue;
         }
-        kind->curves.push_back(cv[i].Scalar());
+        kind.curves.push_back(cv[i].Scalar());
       }
     }
   }
+}
+
+// The sweep's own declaration of a `command` kind: argv, params, metrics and curves from task:.
+std::shared_ptr<TaskKindInfo> declare_command(Checker& c, const YAML::Node& task,
+                                              const TaskKindInfo& base, std::vector<std::string>& argv) {
+  auto kind = std::make_shared<TaskKindInfo>(base);
+  kind->settings.clear();
+  kind->metrics.clear();
+  kind->curves.clear();
+  const std::size_t errors_before = c.errors().size();
+  read_argv(c, task, argv);
+  read_params(c, task, *kind);
+  read_metrics(c, task, *kind);
+  read_curves(c, task, *kind);
   if (c.errors().size() != errors_before) return nullptr;
   return kind;
 }
@@ -1154,12 +1227,12 @@ std::string SweepSpec::resolved_yaml() const {
   return std::string(e.c_str()) + "\n";
 }
 
-ParseResult parse_spec(std::string_view text, const std::string& source,
-                       const std::vector<std::string>& overrides, const TaskRegistry& registry) {
-  ParseResult result;
-  std::vector<Override> parsed_overrides;
+namespace {
+
+// Each --set KEY=VALUE as its key path and YAML value; malformed ones are reported to `pre`.
+std::vector<std::pair<Override, YAML::Node>> read_overrides(
+    Checker& pre, const std::vector<std::string>& overrides) {
   std::vector<std::pair<Override, YAML::Node>> override_values;
-  Checker pre(source, {});
   for (const auto& o : overrides) {
     auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -1171,54 +1244,49 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
     try {
       YAML::Node v = YAML::Load(o.substr(eq + 1));
       override_values.emplace_back(ov, v);
-      parsed_overrides.push_back(ov);
     } catch (const YAML::Exception& e) {
       pre.error_at(YAML::Mark::null_mark(), ov.path,
                    "--set " + o + ": the value is not valid YAML (" + e.msg + ")");
     }
   }
-  if (!pre.ok()) {
-    result.errors = std::move(pre.errors());
-    return result;
-  }
-  Checker c(source, parsed_overrides);
+  return override_values;
+}
 
+// Loads the config into `root`, a mapping; false (reported) for a text yaml-cpp must not see.
+bool load_root(Checker& c, std::string_view text, YAML::Node& root) {
   if (text.size() > kMaxInputBytes) {
     c.error_at(
         YAML::Mark::null_mark(), "",
         "the config is larger than 1 MiB (at most " + std::to_string(kMaxInputBytes) + " bytes)",
         "a sweep spec is a few lines; generate large value lists with linspace/range");
-    result.errors = std::move(c.errors());
-    return result;
+    return false;
   }
   if (text.find('\0') != std::string_view::npos) {
     c.error_at(YAML::Mark::null_mark(), "", "the config contains a NUL byte: not a YAML text file");
-    result.errors = std::move(c.errors());
-    return result;
+    return false;
   }
   if (too_deep(text)) {
     c.error_at(YAML::Mark::null_mark(), "",
                "the config nests deeper than " + std::to_string(kMaxNesting) + " levels");
-    result.errors = std::move(c.errors());
-    return result;
+    return false;
   }
-
-  YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     c.error_at(e.mark, "", "YAML syntax error: " + e.msg, "check indentation and brackets here");
-    result.errors = std::move(c.errors());
-    return result;
+    return false;
   }
   if (root.IsNull() || !root.IsDefined()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) {
     c.error(root, "", "expected a mapping with sweep:, grid: and task:, got " + node_kind(root));
-    result.errors = std::move(c.errors());
-    return result;
+    return false;
   }
+  return true;
+}
 
-  // Apply --set overrides onto the tree; they are validated with everything else.
+// Writes each --set value into the tree, to be validated with the rest; returns what they moved.
+std::vector<std::string> apply_overrides(
+    Checker& c, YAML::Node& root, std::vector<std::pair<Override, YAML::Node>>& override_values) {
   std::vector<std::string> override_notes;
   for (auto& [ov, value] : override_values) {
     auto parts = split(ov.path, '.');
@@ -1249,14 +1317,11 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
     std::string note = move_between_task_and_grid(root, parts, ov.text);
     if (!note.empty()) override_notes.push_back(std::move(note));
   }
+  return override_notes;
+}
 
-  check_keys(c, root, "", kTopKeys);
-  SweepSpec spec;
-  spec.source = source;
-  spec.overrides = overrides;
-  spec.notes = std::move(override_notes);
-
-  // sweep:
+// sweep: the name, the output (results/<name>.h5 by default) and the seed.
+void read_sweep(Checker& c, YAML::Node& root, SweepSpec& spec) {
   YAML::Node sweep = root["sweep"];
   if (!sweep || !sweep.IsMap()) {
     c.error(sweep ? sweep : root, "sweep", "expected a mapping with name: and output:",
@@ -1289,9 +1354,11 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
     }
   }
   if (spec.output.empty() && !spec.name.empty()) spec.output = "results/" + spec.name + ".h5";
+}
 
-  // task:
-  YAML::Node task = root["task"];
+// task.kind: a kind of the registry, or for `command` the kind this config declares (spec.kind).
+void read_kind(Checker& c, const YAML::Node& root, YAML::Node& task, const TaskRegistry& registry,
+               SweepSpec& spec) {
   const TaskKindInfo* kind = nullptr;
   if (!task || !task.IsMap()) {
     c.error(task ? task : root, "task", "expected a mapping with kind:",
@@ -1311,8 +1378,10 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
     kind = spec.own_kind.get();
   }
   spec.kind = kind;
+}
 
-  // run:
+// run: the run policy; every key is optional.
+void read_run(Checker& c, YAML::Node& root, SweepSpec& spec) {
   if (YAML::Node run = root["run"]) {
     if (!run.IsMap()) {
       c.error(run, "run", "expected a mapping, got " + node_kind(run));
@@ -1340,18 +1409,12 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       read_field(c, run, "run", "isolation", isolation, spec.run.isolation);
     }
   }
+}
 
-  if (kind == nullptr) {
-    // Without a kind the grid and task settings cannot be checked; report what we have.
-    result.errors = std::move(c.errors());
-    return result;
-  }
-
-  std::vector<std::string> setting_names;
-  for (const auto& s : kind->settings) setting_names.push_back(s.name);
-
-  // grid:
-  YAML::Node grid = root["grid"];
+// grid: the axes into spec.axes; returns the name of every axis written, refused ones too.
+std::set<std::string> read_grid(Checker& c, const YAML::Node& root, YAML::Node& grid,
+                                const TaskKindInfo& kind,
+                                const std::vector<std::string>& setting_names, SweepSpec& spec) {
   std::set<std::string> axis_names;
   if (!grid || (grid.IsMap() && grid.size() == 0) || grid.IsNull()) {
     c.error(grid ? grid : root, "grid", "the grid is empty",
@@ -1371,16 +1434,16 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
                 "keep one of them");
         continue;
       }
-      int si = kind->setting_index(name);
+      int si = kind.setting_index(name);
       YAML::Node body = it->second;
       bool replicate_form = body.IsMap() && body["replicates"];
       if (si < 0 && !replicate_form) {
         c.error(it->first, "grid." + name,
-                "'" + name + "' is not a setting of task kind '" + kind->name + "'",
+                "'" + name + "' is not a setting of task kind '" + kind.name + "'",
                 unknown_key_hint(name, setting_names));
         continue;
       }
-      auto axis = parse_axis(c, name, body, si >= 0 ? &kind->settings[si] : nullptr);
+      auto axis = parse_axis(c, name, body, si >= 0 ? &kind.settings[si] : nullptr);
       if (!axis) continue;
       if (axis->is_replicate && ++replicate_axes > 1) {
         c.error(it->first, "grid." + name, "a second replicates axis",
@@ -1390,13 +1453,18 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       spec.axes.push_back(std::move(*axis));
     }
   }
+  return axis_names;
+}
 
-  // task settings (fixed values)
-  spec.task.schema = &kind->settings;
-  for (const auto& s : kind->settings) spec.task.values.push_back(s.default_value);
+// task: the fixed settings, every other setting at its default; none may also be an axis.
+void read_task_settings(Checker& c, YAML::Node& task, const TaskKindInfo& kind,
+                        const std::vector<std::string>& setting_names,
+                        const std::set<std::string>& axis_names, SweepSpec& spec) {
+  spec.task.schema = &kind.settings;
+  for (const auto& s : kind.settings) spec.task.values.push_back(s.default_value);
   if (task && task.IsMap()) {
     std::vector<std::string> known = setting_names;
-    if (kind->declared_by_config) {
+    if (kind.declared_by_config) {
       known.insert(known.end(), kCommandKeys.begin(), kCommandKeys.end());
     } else {
       known.push_back("kind");
@@ -1405,20 +1473,75 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
     for (auto it = task.begin(); it != task.end(); ++it) {
       if (!it->first.IsScalar()) continue;
       std::string name = it->first.Scalar();
-      int si = kind->setting_index(name);
+      int si = kind.setting_index(name);
       if (si < 0) continue;  // "kind" or reported by check_keys
       if (axis_names.count(name)) {
         c.error(it->first, "task." + name, "'" + name + "' is also a grid axis",
                 "set it in one place: as a fixed task setting or as an axis");
         continue;
       }
-      if (auto v = check_value(c, it->second, "task." + name, kind->settings[si])) {
+      if (auto v = check_value(c, it->second, "task." + name, kind.settings[si])) {
         spec.task.values[si] = *v;
       }
     }
   }
+}
 
-  // zip:
+// One zip group: axes of equal length, each in no other group, none the replicates axis.
+std::optional<std::vector<std::string>> zip_group(Checker& c, YAML::Node& group,
+                                                  const std::string& key,
+                                                  const std::set<std::string>& axis_names,
+                                                  std::set<std::string>& zipped,
+                                                  const SweepSpec& spec) {
+  std::vector<std::string> names;
+  std::size_t length = 0;
+  bool ok = true;
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    YAML::Node item = group[i];
+    if (!item.IsScalar()) {
+      c.error(item, key, "expected an axis name, got " + node_kind(item));
+      ok = false;
+      continue;
+    }
+    std::string name = item.Scalar();
+    int ai = spec.axis_index(name);
+    if (ai < 0) {
+      std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
+      if (!axis_names.count(name)) {
+        c.error(item, key, "'" + name + "' is not a grid axis", unknown_key_hint(name, axes_now));
+      }
+      ok = false;
+      continue;
+    }
+    if (spec.axes[ai].is_replicate) {
+      c.error(item, key, "the replicates axis cannot be zipped");
+      ok = false;
+      continue;
+    }
+    if (!zipped.insert(name).second) {
+      c.error(item, key, "axis '" + name + "' is already in a zip group",
+              "an axis can be in one zip group only");
+      ok = false;
+      continue;
+    }
+    std::size_t len = spec.axes[ai].values.size();
+    if (!names.empty() && len != length) {
+      c.error(item, key,
+              "zipped axes must have the same length: '" + names[0] + "' has " +
+                  std::to_string(length) + " values, '" + name + "' has " + std::to_string(len),
+              "give every axis of the group the same number of values");
+      ok = false;
+    }
+    length = len;
+    names.push_back(name);
+  }
+  if (!ok) return std::nullopt;
+  return names;
+}
+
+// zip: the groups of axes that vary together, into spec.zips.
+void read_zips(Checker& c, YAML::Node& root, const std::set<std::string>& axis_names,
+               SweepSpec& spec) {
   if (YAML::Node zip = root["zip"]) {
     std::set<std::string> zipped;
     if (!zip.IsSequence()) {
@@ -1431,56 +1554,61 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
           c.error(group, key, "expected a list of two or more axis names, got " + node_kind(group));
           continue;
         }
-        std::vector<std::string> names;
-        std::size_t length = 0;
-        bool ok = true;
-        for (std::size_t i = 0; i < group.size(); ++i) {
-          YAML::Node item = group[i];
-          if (!item.IsScalar()) {
-            c.error(item, key, "expected an axis name, got " + node_kind(item));
-            ok = false;
-            continue;
-          }
-          std::string name = item.Scalar();
-          int ai = spec.axis_index(name);
-          if (ai < 0) {
-            std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
-            if (!axis_names.count(name)) {
-              c.error(item, key, "'" + name + "' is not a grid axis",
-                      unknown_key_hint(name, axes_now));
-            }
-            ok = false;
-            continue;
-          }
-          if (spec.axes[ai].is_replicate) {
-            c.error(item, key, "the replicates axis cannot be zipped");
-            ok = false;
-            continue;
-          }
-          if (!zipped.insert(name).second) {
-            c.error(item, key, "axis '" + name + "' is already in a zip group",
-                    "an axis can be in one zip group only");
-            ok = false;
-            continue;
-          }
-          std::size_t len = spec.axes[ai].values.size();
-          if (!names.empty() && len != length) {
-            c.error(item, key,
-                    "zipped axes must have the same length: '" + names[0] + "' has " +
-                        std::to_string(length) + " values, '" + name + "' has " +
-                        std::to_string(len),
-                    "give every axis of the group the same number of values");
-            ok = false;
-          }
-          length = len;
-          names.push_back(name);
+        if (auto names = zip_group(c, group, key, axis_names, zipped, spec)) {
+          spec.zips.push_back(std::move(*names));
         }
-        if (ok) spec.zips.push_back(std::move(names));
       }
     }
   }
+}
 
-  // exclude:
+// One exclusion: for each axis it names, one of that axis' values.
+std::optional<Exclusion> exclusion(Checker& c, YAML::Node& item, const std::string& key,
+                                   const std::set<std::string>& axis_names,
+                                   const TaskKindInfo& kind, const SweepSpec& spec) {
+  Exclusion x;
+  bool ok = true;
+  for (auto it = item.begin(); it != item.end(); ++it) {
+    std::string name = it->first.IsScalar() ? it->first.Scalar() : "?";
+    int ai = spec.axis_index(name);
+    if (ai < 0) {
+      if (!axis_names.count(name)) {
+        std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
+        c.error(it->first, key + "." + name, "'" + name + "' is not a grid axis",
+                unknown_key_hint(name, axes_now));
+      }
+      ok = false;
+      continue;
+    }
+    const Axis& axis = spec.axes[ai];
+    SettingSpec vs = axis.is_replicate ? integer_spec(0) : kind.settings[kind.setting_index(name)];
+    vs.min.reset();
+    vs.max.reset();
+    auto v = check_value(c, it->second, key + "." + name, vs);
+    if (!v) {
+      ok = false;
+      continue;
+    }
+    if (std::find(axis.values.begin(), axis.values.end(), *v) == axis.values.end()) {
+      std::vector<std::string> shown;
+      for (std::size_t j = 0; j < axis.values.size() && j < 12; ++j) {
+        shown.push_back(axis.values[j].display());
+      }
+      c.error(it->second, key + "." + name,
+              v->display() + " is not a value of axis '" + name + "'",
+              "its values are " + join(shown, ", ") + (axis.values.size() > 12 ? ", ..." : ""));
+      ok = false;
+      continue;
+    }
+    x.match.emplace_back(name, *v);
+  }
+  if (!ok) return std::nullopt;
+  return x;
+}
+
+// exclude: the partial points to leave out, into spec.exclusions.
+void read_exclusions(Checker& c, YAML::Node& root, const std::set<std::string>& axis_names,
+                     const TaskKindInfo& kind, SweepSpec& spec) {
   if (YAML::Node ex = root["exclude"]) {
     if (!ex.IsSequence()) {
       c.error(ex, "exclude", "expected a list of partial points, e.g. - {kl_weight: 0}");
@@ -1492,49 +1620,17 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
           c.error(item, key, "expected a mapping of axis to value, got " + node_kind(item));
           continue;
         }
-        Exclusion x;
-        bool ok = true;
-        for (auto it = item.begin(); it != item.end(); ++it) {
-          std::string name = it->first.IsScalar() ? it->first.Scalar() : "?";
-          int ai = spec.axis_index(name);
-          if (ai < 0) {
-            if (!axis_names.count(name)) {
-              std::vector<std::string> axes_now(axis_names.begin(), axis_names.end());
-              c.error(it->first, key + "." + name, "'" + name + "' is not a grid axis",
-                      unknown_key_hint(name, axes_now));
-            }
-            ok = false;
-            continue;
-          }
-          const Axis& axis = spec.axes[ai];
-          SettingSpec vs = axis.is_replicate ? integer_spec(0)
-                                             : kind->settings[kind->setting_index(name)];
-          vs.min.reset();
-          vs.max.reset();
-          auto v = check_value(c, it->second, key + "." + name, vs);
-          if (!v) {
-            ok = false;
-            continue;
-          }
-          if (std::find(axis.values.begin(), axis.values.end(), *v) == axis.values.end()) {
-            std::vector<std::string> shown;
-            for (std::size_t j = 0; j < axis.values.size() && j < 12; ++j) {
-              shown.push_back(axis.values[j].display());
-            }
-            c.error(it->second, key + "." + name,
-                    v->display() + " is not a value of axis '" + name + "'",
-                    "its values are " + join(shown, ", ") +
-                        (axis.values.size() > 12 ? ", ..." : ""));
-            ok = false;
-            continue;
-          }
-          x.match.emplace_back(name, *v);
+        if (auto x = exclusion(c, item, key, axis_names, kind, spec)) {
+          spec.exclusions.push_back(std::move(*x));
         }
-        if (ok) spec.exclusions.push_back(std::move(x));
       }
     }
   }
+}
 
+// The checks that need the whole spec: the grid keeps a point, argv's placeholders, the kind's.
+void check_sweep(Checker& c, YAML::Node& root, const YAML::Node& grid, const YAML::Node& task,
+                 const SweepSpec& spec) {
   if (c.ok()) {
     try {
       Grid g(spec);
@@ -1546,10 +1642,58 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
       c.error(grid, "grid", e.what(), e.hint());
     }
   }
-  if (kind->declared_by_config) check_placeholders(c, task, spec);
-  if (c.ok() && kind->check) {
-    for (const auto& msg : kind->check(spec.task)) c.error(task, "task", msg);
+  if (spec.kind->declared_by_config) check_placeholders(c, task, spec);
+  if (c.ok() && spec.kind->check) {
+    for (const auto& msg : spec.kind->check(spec.task)) c.error(task, "task", msg);
   }
+}
+
+}  // namespace
+
+ParseResult parse_spec(std::string_view text, const std::string& source,
+                       const std::vector<std::string>& overrides, const TaskRegistry& registry) {
+  ParseResult result;
+  Checker pre(source, {});
+  std::vector<std::pair<Override, YAML::Node>> override_values = read_overrides(pre, overrides);
+  if (!pre.ok()) {
+    result.errors = std::move(pre.errors());
+    return result;
+  }
+  std::vector<Override> parsed_overrides;
+  for (const auto& ov : override_values) parsed_overrides.push_back(ov.first);
+  Checker c(source, parsed_overrides);
+
+  YAML::Node root;
+  if (!load_root(c, text, root)) {
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  std::vector<std::string> override_notes = apply_overrides(c, root, override_values);
+
+  check_keys(c, root, "", kTopKeys);
+  SweepSpec spec;
+  spec.source = source;
+  spec.overrides = overrides;
+  spec.notes = std::move(override_notes);
+  read_sweep(c, root, spec);
+  YAML::Node task = root["task"];
+  read_kind(c, root, task, registry, spec);
+  read_run(c, root, spec);
+  if (spec.kind == nullptr) {
+    // Without a kind the grid and task settings cannot be checked; report what we have.
+    result.errors = std::move(c.errors());
+    return result;
+  }
+  const TaskKindInfo& kind = *spec.kind;
+  std::vector<std::string> setting_names;
+  for (const auto& s : kind.settings) setting_names.push_back(s.name);
+
+  YAML::Node grid = root["grid"];
+  const std::set<std::string> axis_names = read_grid(c, root, grid, kind, setting_names, spec);
+  read_task_settings(c, task, kind, setting_names, axis_names, spec);
+  read_zips(c, root, axis_names, spec);
+  read_exclusions(c, root, axis_names, kind, spec);
+  check_sweep(c, root, grid, task, spec);
   if (!c.ok()) {
     result.errors = std::move(c.errors());
     return result;
