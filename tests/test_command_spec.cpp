@@ -169,6 +169,12 @@ TEST_CASE("mistakes in a command config are located errors", "[command][spec]") 
     CHECK(d.key == "task.argv[3]");
     CHECK(d.message.find("without its '}'") != std::string::npos);
   }
+  SECTION("a long-form parameter without a default (once an uncaught YAML exception)") {
+    Diagnostic d = first_error(replace("width: {default: 64, min: 1, max: 4096}", "width: {min: 1, max: 4096}"));
+    CHECK(d.line == 13);
+    CHECK(d.key == "task.params.width");
+    CHECK(d.message == "expected a default value");
+  }
   SECTION("no metrics") {
     Diagnostic d = first_error(replace("  metrics: [final_loss, {name: gate_corr, nan: allowed}]\n", ""));
     CHECK(d.key == "task.metrics");

@@ -704,11 +704,13 @@ std::optional<SettingSpec> parse_param(Checker& c, const std::string& name, cons
   def.reset(body);
   if (body.IsMap()) {
     check_keys(c, body, key, kParamKeys);
-    def.reset(body["default"]);  // reset: assigning a Node would overwrite the one it refers to
-    if (!def) {
+    // A missing key of a const node is an invalid node, which reset() would throw on.
+    const YAML::Node given = body["default"];
+    if (!given.IsDefined()) {
       c.error(body, key, "expected a default value", "e.g. " + name + ": {default: 0.001, min: 0}");
       return std::nullopt;
     }
+    def.reset(given);  // reset: assigning a Node would overwrite the one it refers to
     if (YAML::Node d = body["doc"]) {
       if (!d.IsScalar()) c.error(d, key + ".doc", "expected one line of text, got " + node_kind(d));
       else s.doc = d.Scalar();
