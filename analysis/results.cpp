@@ -9,12 +9,12 @@
 
 #include "sweep/core/error.h"
 #include "sweep/store/h5.h"
+#include "sweep/store/schema.h"
 #include "sweep/core/value.h"
 
 namespace emsweep::analysis {
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 2;  // the newest the reader knows (1 and 2 read alike)
 
 const char* const kRepairHint =
     "the file is damaged or was not written by emsweep; if its .journal is next to it, "
@@ -364,7 +364,7 @@ h5::Handle open_file(const std::string& path) {
 FileInfo read_info(hid_t file, const std::string& path) {
   AttributeReader attrs(file, path);
   FileInfo info;
-  if (!attrs.has("schema_version") || H5Lexists(file, "points", H5P_DEFAULT) <= 0) {
+  if (!attrs.has(schema::kVersionAttribute) || H5Lexists(file, schema::kPoints, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     throw StoreError(path +
                          " is not an emsweep results file (no schema_version attribute or "
@@ -372,11 +372,11 @@ FileInfo read_info(hid_t file, const std::string& path) {
                      "emsweep reads the .h5 files written by `emsweep run`; see "
                      "docs/results-format.md");
   }
-  info.schema_version = attrs.integer("schema_version", true);
-  if (info.schema_version > kSchemaVersion) {
+  info.schema_version = attrs.integer(schema::kVersionAttribute, true);
+  if (info.schema_version > schema::kVersion) {
     throw StoreError(fmt::format("{} was written by a newer emsweep (results schema {}; this "
                                  "program reads schema {})",
-                                 path, info.schema_version, kSchemaVersion),
+                                 path, info.schema_version, schema::kVersion),
                      "use the emsweep version that wrote it (see its emsweep_version attribute)");
   }
   if (info.schema_version < 1) {
@@ -399,11 +399,11 @@ FileInfo read_info(hid_t file, const std::string& path) {
 }
 
 PointsTable read_points(hid_t file, FileInfo& info, const std::string& path) {
-  CompoundReader t(file, "points", path);
+  CompoundReader t(file, schema::kPoints, path);
   PointsTable p;
-  p.point_id = t.u64("point_id");
-  p.index = t.u64("index");
-  p.replicate = t.i64("replicate");
+  p.point_id = t.u64(schema::kPointId);
+  p.index = t.u64(schema::kIndex);
+  p.replicate = t.i64(schema::kReplicate);
   for (const auto& name : info.axis_names) {
     if (!t.has(name)) {
       // The replicate axis is the `replicate` column; it has no column of its own.
@@ -440,57 +440,57 @@ PointsTable read_points(hid_t file, FileInfo& info, const std::string& path) {
     }
     p.axes.push_back(std::move(col));
   }
-  for (std::int64_t s : t.i64("status")) p.status.push_back(static_cast<std::int8_t>(s));
-  for (std::int64_t a : t.i64("attempts")) p.attempts.push_back(static_cast<std::int32_t>(a));
-  for (std::int64_t r : t.i64("rank")) p.rank.push_back(static_cast<std::int32_t>(r));
-  p.host = t.text("host");
-  p.start_time = t.f64("start_time");
-  p.end_time = t.f64("end_time");
-  p.seconds = t.f64("seconds");
+  for (std::int64_t s : t.i64(schema::kStatus)) p.status.push_back(static_cast<std::int8_t>(s));
+  for (std::int64_t a : t.i64(schema::kAttempts)) p.attempts.push_back(static_cast<std::int32_t>(a));
+  for (std::int64_t r : t.i64(schema::kRank)) p.rank.push_back(static_cast<std::int32_t>(r));
+  p.host = t.text(schema::kHost);
+  p.start_time = t.f64(schema::kStartTime);
+  p.end_time = t.f64(schema::kEndTime);
+  p.seconds = t.f64(schema::kSeconds);
   for (const auto& m : info.metric_names) p.metrics.push_back(t.f64(m));
-  p.error = t.text("error");
+  p.error = t.text(schema::kError);
   const std::size_t n = p.error.size();
-  p.outcome = t.has("outcome") ? t.text("outcome") : std::vector<std::string>(n);
+  p.outcome = t.has(schema::kOutcome) ? t.text(schema::kOutcome) : std::vector<std::string>(n);
   p.exit_code.assign(n, -1);
   p.signal.assign(n, 0);
-  if (t.has("exit_code")) {
-    auto v = t.i64("exit_code");
+  if (t.has(schema::kExitCode)) {
+    auto v = t.i64(schema::kExitCode);
     for (std::size_t i = 0; i < n; ++i) p.exit_code[i] = static_cast<std::int32_t>(v[i]);
   }
-  if (t.has("signal")) {
-    auto v = t.i64("signal");
+  if (t.has(schema::kSignal)) {
+    auto v = t.i64(schema::kSignal);
     for (std::size_t i = 0; i < n; ++i) p.signal[i] = static_cast<std::int32_t>(v[i]);
   }
-  p.peak_rss_mb = t.has("peak_rss_mb") ? t.f64("peak_rss_mb") : std::vector<double>(n, -1);
-  p.provenance = t.has("provenance") ? t.text("provenance") : std::vector<std::string>(n);
+  p.peak_rss_mb = t.has(schema::kPeakRssMb) ? t.f64(schema::kPeakRssMb) : std::vector<double>(n, -1);
+  p.provenance = t.has(schema::kProvenance) ? t.text(schema::kProvenance) : std::vector<std::string>(n);
   return p;
 }
 
 CurvesTable read_curves(hid_t file, const std::string& path) {
   CurvesTable c;
-  if (H5Lexists(file, "curves", H5P_DEFAULT) <= 0) {
+  if (H5Lexists(file, schema::kCurves, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     return c;
   }
-  CompoundReader t(file, "curves", path);
-  c.point_id = t.u64("point_id");
-  c.curve = t.text("curve");
-  c.x = t.f64("x");
-  c.y = t.f64("y");
+  CompoundReader t(file, schema::kCurves, path);
+  c.point_id = t.u64(schema::kPointId);
+  c.curve = t.text(schema::kCurve);
+  c.x = t.f64(schema::kX);
+  c.y = t.f64(schema::kY);
   return c;
 }
 
 std::vector<RunRow> read_runs(hid_t file, const std::string& path) {
   std::vector<RunRow> runs;
-  if (H5Lexists(file, "runs", H5P_DEFAULT) <= 0) {
+  if (H5Lexists(file, schema::kRuns, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     return runs;
   }
-  CompoundReader t(file, "runs", path);
-  std::vector<double> start = t.f64("start_time");
-  std::vector<std::int64_t> ranks = t.i64("ranks");
-  std::vector<std::string> host = t.text("host");
-  std::vector<std::string> cmd = t.text("command_line");
+  CompoundReader t(file, schema::kRuns, path);
+  std::vector<double> start = t.f64(schema::kStartTime);
+  std::vector<std::int64_t> ranks = t.i64(schema::kRanks);
+  std::vector<std::string> host = t.text(schema::kHost);
+  std::vector<std::string> cmd = t.text(schema::kCommandLine);
   for (std::size_t i = 0; i < t.rows(); ++i) {
     runs.push_back({start[i], static_cast<std::int32_t>(ranks[i]), host[i], cmd[i]});
   }

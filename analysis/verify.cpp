@@ -107,10 +107,10 @@ void check_journal(const JournalScan& scan, VerifyReport& r) {
 
 void check_attributes(const FileInfo& info, const JournalHeader& last, const SweepSpec& spec,
                       const TaskRegistry& registry, VerifyReport& r) {
-  if (info.schema_version != kResultsSchemaVersion) {
+  if (info.schema_version != schema::kVersion) {
     r.problems.push_back(
         {"schema", fmt::format("schema_version is {}; this emsweep writes and checks {}",
-                               info.schema_version, kResultsSchemaVersion)});
+                               info.schema_version, schema::kVersion)});
   }
   auto differs = [&](const char* what, const std::string& view, const std::string& journal) {
     if (view != journal) {
@@ -172,8 +172,8 @@ void check_row(const Results& v, std::size_t row, const PointRecord& rec, const 
     cell("attempts", std::to_string(p.attempts[row]), std::to_string(rec.attempts));
   }
   if (p.rank[row] != rec.rank) cell("rank", std::to_string(p.rank[row]), std::to_string(rec.rank));
-  if (p.host[row] != as_stored(rec.host, kViewHostBytes)) cell("host", p.host[row], rec.host);
-  if (p.error[row] != as_stored(rec.error, kViewErrorBytes))
+  if (p.host[row] != as_stored(rec.host, schema::kHostBytes)) cell("host", p.host[row], rec.host);
+  if (p.error[row] != as_stored(rec.error, schema::kErrorBytes))
     cell("error", "'" + p.error[row] + "'", "'" + rec.error + "'");
   const std::pair<const char*, std::pair<double, double>> times[] = {
       {"start_time", {p.start_time[row], rec.start_time}},
@@ -227,7 +227,7 @@ void check_curves(const Results& v, const Expected& e,
     std::vector<std::tuple<std::string, double, double>> want;
     for (const auto& c : rec.curves) {
       for (std::size_t i = 0; i < c.x.size() && i < c.y.size(); ++i) {
-        want.emplace_back(as_stored(c.name, kViewCurveNameBytes), c.x[i], c.y[i]);
+        want.emplace_back(as_stored(c.name, schema::kCurveNameBytes), c.x[i], c.y[i]);
       }
     }
     const auto it = rows.find(rec.point_id);
@@ -280,8 +280,8 @@ void check_runs(const Results& v, const std::vector<JournalHeader>& headers, Ver
     const RunRow& row = v.runs[i];
     const JournalHeader& h = headers[i];
     if (!same_bits(row.start_time, h.start_time) || row.ranks != h.ranks ||
-        row.host != as_stored(h.host, kViewHostBytes) ||
-        row.command_line != as_stored(h.command_line, kViewCommandBytes)) {
+        row.host != as_stored(h.host, schema::kHostBytes) ||
+        row.command_line != as_stored(h.command_line, schema::kCommandBytes)) {
       diff.add(fmt::format("run {}: view '{}' on {} ({} ranks), journal '{}' on {} ({} ranks)",
                            i + 1, row.command_line, row.host, row.ranks, h.command_line, h.host,
                            h.ranks));

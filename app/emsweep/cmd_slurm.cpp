@@ -13,6 +13,7 @@
 #include <memory>
 #include <regex>
 #include <string_view>
+#include <utility>
 
 #include "app/emsweep/commands.h"
 #include "sweep/core/error.h"
@@ -113,9 +114,8 @@ struct Script {
   std::string summary;
 };
 
-Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& grid,
-                   const std::string& self_path) {
-  namespace fs = std::filesystem;
+// Refuses options that cannot make a valid job script.
+void check_options(const SlurmOptions& o, const Grid& grid) {
   if (o.launcher != "srun" && o.launcher != "mpirun") {
     throw ConfigError("--launcher " + o.launcher + ": expected srun or mpirun");
   }
@@ -129,31 +129,23 @@ Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& gri
       throw ConfigError("--sbatch '" + extra + "': expected one sbatch option like --mem=8G");
     }
   }
-  const int ranks = o.nodes * o.ntasks_per_node;
-  const int workers = std::max(ranks - 1, 1);  // rank 0 coordinates when there are others
-  const fs::path cwd = fs::current_path();
-  const fs::path config = fs::absolute(o.config).lexically_normal();
-  const fs::path results =
-      fs::absolute(o.results.empty() ? fs::path(spec.output) : fs::path(o.results))
-          .lexically_normal();
+}
 
-  // Time limit of one run: what the user said, or the estimate with room to spare.
-  const auto estimate = estimate_sweep(spec, grid);
-  double wall = -1;  // estimated wall time of the whole sweep on this allocation [s]
-  if (estimate) wall = estimate->core_seconds / shards / workers;
+// The time limit of one run [s] and how it was chosen: what the user said, or the estimated
+// wall time `wall` (negative when there is none) with room to spare.
+std::pair<std::int64_t, std::string> time_limit(const SlurmOptions& o, double wall) {
   std::int64_t limit = 0;
-  std::string limit_basis;
+  std::string basis;
   if (!o.time.empty()) {
     limit = parse_slurm_time(o.time);
-    limit_basis = "as asked";
+    basis = "as asked";
   } else if (wall >= 0) {
     const double want = wall * 1.25 + o.signal_seconds + 600;  // 25% + stop margin + 10 min
     limit = std::min<std::int64_t>(static_cast<std::int64_t>(std::ceil(want / 900.0)) * 900, 86400);
-    limit_basis =
-        limit == 86400 ? "the estimate, capped at one day" : "the estimate + 25% + 10 min";
+    basis = limit == 86400 ? "the estimate, capped at one day" : "the estimate + 25% + 10 min";
   } else {
     limit = 3600;
-    limit_basis = "a default: the task kind gives no estimate";
+    basis = "a default: the task kind gives no estimate";
   }
   // Slurm may send USR1 up to a minute before --signal-seconds, and every run starts up first.
   if (limit < o.signal_seconds + 300) {
@@ -162,6 +154,26 @@ Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& gri
                     format_slurm_time(limit), o.signal_seconds),
         "lengthen --time or shorten --signal-seconds");
   }
+  return {limit, basis};
+}
+
+Script make_script(const SlurmOptions& o, const SweepSpec& spec, const Grid& grid,
+                   const std::string& self_path) {
+  namespace fs = std::filesystem;
+  check_options(o, grid);
+  const int shards = std::max(o.array, 1);
+  const int ranks = o.nodes * o.ntasks_per_node;
+  const int workers = std::max(ranks - 1, 1);  // rank 0 coordinates when there are others
+  const fs::path cwd = fs::current_path();
+  const fs::path config = fs::absolute(o.config).lexically_normal();
+  const fs::path results =
+      fs::absolute(o.results.empty() ? fs::path(spec.output) : fs::path(o.results))
+          .lexically_normal();
+
+  const auto estimate = estimate_sweep(spec, grid);
+  double wall = -1;  // estimated wall time of the whole sweep on this allocation [s]
+  if (estimate) wall = estimate->core_seconds / shards / workers;
+  const auto [limit, limit_basis] = time_limit(o, wall);
 
   std::string estimate_text;
   std::string summary_estimate;

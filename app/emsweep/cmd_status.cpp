@@ -100,6 +100,94 @@ std::string indent_tail(const std::string& text, std::size_t lines) {
   return out;
 }
 
+// The report as one JSON object (`status --json`).
+std::string status_json(const StatusReport& r, const std::string& h5) {
+  JsonWriter j;
+  j.begin_object().value("file", h5).value("name", r.name).value("kind", r.kind);
+  j.value("config_hash", r.hash).value("state", r.state).value("shard", r.shard);
+  j.value("total", r.total).value("done", r.done).value("failed", r.failed);
+  j.value("in_flight", r.in_flight).value("rate", r.rate);
+  if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
+  j.value("runs", static_cast<std::uint64_t>(r.runs))
+      .value("damaged_tail", r.damage.torn_tail());
+  j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
+  j.value("records", static_cast<std::uint64_t>(r.damage.records));
+  j.value("records_after_damage", static_cast<std::uint64_t>(r.damage.records_after_damage));
+  j.value("records_lost", r.damage.frames_lost())
+      .value("records_lost_exact", r.damage.frames_lost_exact());
+  j.begin_array("ranges");
+  for (const auto& d : r.damage.damage) {
+    j.begin_object().value("begin", d.begin).value("end", d.end).value("bytes", d.bytes());
+    j.value("records", d.frames).value("records_exact", d.frames_exact);
+    j.value("torn_tail", d.end == r.damage.file_bytes)
+        .value("problem", d.problem)
+        .end_object();
+  }
+  j.end_array().end_object();
+  j.begin_array("failures");
+  for (std::size_t i = 0; i < r.failures.size(); ++i) {
+    const auto& f = r.failures[i];
+    j.begin_object().value("point_id", fmt::format("{:016x}", f.point_id)).value("index", f.index);
+    j.value("point", r.failure_points[i]).value("attempts", static_cast<std::uint64_t>(f.attempts));
+    j.value("error", f.error);
+    if (f.detail.present()) {
+      j.value("outcome", f.detail.outcome).value("exit_code", f.detail.exit_code);
+      j.value("signal", f.detail.signal).value("seconds", f.seconds);
+      j.value("peak_rss_mb", f.detail.peak_rss_mb).value("argv", f.detail.argv);
+      j.value("workdir", f.detail.workdir).value("stderr_tail", f.detail.stderr_tail);
+    }
+    j.end_object();
+  }
+  j.end_array().end_object();
+  return j.str();
+}
+
+// The report for a terminal: progress, journal damage, failures (with the end of a child's
+// stderr) and points waiting for a retry.
+void print_status(const StatusReport& r, const std::string& h5, std::size_t max_failures,
+                  std::size_t stderr_lines) {
+  const double pct = r.total ? 100.0 * static_cast<double>(r.done) / static_cast<double>(r.total) : 0;
+  fmt::print("sweep    {} ({}; config {})  {}\n", r.name, r.kind, r.hash.substr(0, 12), h5);
+  fmt::print("state    {}{}\n", r.state, r.shard.empty() ? "" : "  [shard " + r.shard + "]");
+  fmt::print("points   {} total: {} done ({:.1f}%), {} failed, {} in flight, {} to go\n", r.total, r.done,
+             pct, r.failed, r.in_flight,
+             r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+  fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
+  fmt::print("eta      {}\n", r.eta >= 0 ? human_seconds(r.eta) : "-");
+  fmt::print("runs     {}\n", r.runs);
+  if (r.damage.middle_damage() > 0) {
+    const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+    const auto lines = recovery_messages(r.damage, to_go);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      fmt::print("{} {}\n", i == 0 ? "WARNING " : "        ", lines[i]);
+    }
+  } else if (r.damage.torn_tail() && r.state != "running") {
+    // While a run writes, a partly written last record is normal and says nothing.
+    fmt::print("journal  {}\n", recovery_messages(r.damage, std::nullopt).front());
+  }
+  if (!r.failures.empty()) {
+    fmt::print("failed points ({} shown of {}):\n", std::min(max_failures, r.failures.size()), r.failed);
+    for (std::size_t i = 0; i < r.failures.size() && i < max_failures; ++i) {
+      const auto& f = r.failures[i];
+      fmt::print("  #{} {}  attempts {}: {}\n", f.index, r.failure_points[i], f.attempts, f.error);
+      if (!f.detail.argv.empty()) {
+        fmt::print("      ran   {}  ({} s{})\n", f.detail.argv, format_double(std::round(f.seconds * 100) / 100),
+                   f.detail.peak_rss_mb >= 0 ? fmt::format(", peak {:.0f} MB", f.detail.peak_rss_mb) : "");
+      }
+      if (!f.detail.workdir.empty()) fmt::print("      in    {}\n", f.detail.workdir);
+      if (!f.detail.stderr_tail.empty()) {
+        fmt::print("      stderr (last lines):\n{}", indent_tail(f.detail.stderr_tail, stderr_lines));
+      }
+    }
+  }
+  if (!r.retrying.empty()) {
+    fmt::print("retrying ({}):\n", r.retrying.size());
+    for (std::size_t i = 0; i < r.retrying.size() && i < max_failures; ++i) {
+      fmt::print("  #{}: {}\n", r.retrying[i].first, r.retrying[i].second);
+    }
+  }
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, Context& ctx) {
@@ -120,86 +208,10 @@ void add_status_command(CLI::App& app, Context& ctx) {
       const std::string h5 = results_path(opt->file);
       StatusReport r = make_report(h5, ctx.registry);
       if (opt->json) {
-        JsonWriter j;
-        j.begin_object().value("file", h5).value("name", r.name).value("kind", r.kind);
-        j.value("config_hash", r.hash).value("state", r.state).value("shard", r.shard);
-        j.value("total", r.total).value("done", r.done).value("failed", r.failed);
-        j.value("in_flight", r.in_flight).value("rate", r.rate);
-        if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
-        j.value("runs", static_cast<std::uint64_t>(r.runs))
-            .value("damaged_tail", r.damage.torn_tail());
-        j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
-        j.value("records", static_cast<std::uint64_t>(r.damage.records));
-        j.value("records_after_damage", static_cast<std::uint64_t>(r.damage.records_after_damage));
-        j.value("records_lost", r.damage.frames_lost())
-            .value("records_lost_exact", r.damage.frames_lost_exact());
-        j.begin_array("ranges");
-        for (const auto& d : r.damage.damage) {
-          j.begin_object().value("begin", d.begin).value("end", d.end).value("bytes", d.bytes());
-          j.value("records", d.frames).value("records_exact", d.frames_exact);
-          j.value("torn_tail", d.end == r.damage.file_bytes)
-              .value("problem", d.problem)
-              .end_object();
-        }
-        j.end_array().end_object();
-        j.begin_array("failures");
-        for (std::size_t i = 0; i < r.failures.size(); ++i) {
-          const auto& f = r.failures[i];
-          j.begin_object().value("point_id", fmt::format("{:016x}", f.point_id)).value("index", f.index);
-          j.value("point", r.failure_points[i]).value("attempts", static_cast<std::uint64_t>(f.attempts));
-          j.value("error", f.error);
-          if (f.detail.present()) {
-            j.value("outcome", f.detail.outcome).value("exit_code", f.detail.exit_code);
-            j.value("signal", f.detail.signal).value("seconds", f.seconds);
-            j.value("peak_rss_mb", f.detail.peak_rss_mb).value("argv", f.detail.argv);
-            j.value("workdir", f.detail.workdir).value("stderr_tail", f.detail.stderr_tail);
-          }
-          j.end_object();
-        }
-        j.end_array().end_object();
-        fmt::print("{}\n", j.str());
+        fmt::print("{}\n", status_json(r, h5));
         return 0;
       }
-      const double pct = r.total ? 100.0 * static_cast<double>(r.done) / static_cast<double>(r.total) : 0;
-      fmt::print("sweep    {} ({}; config {})  {}\n", r.name, r.kind, r.hash.substr(0, 12), h5);
-      fmt::print("state    {}{}\n", r.state, r.shard.empty() ? "" : "  [shard " + r.shard + "]");
-      fmt::print("points   {} total: {} done ({:.1f}%), {} failed, {} in flight, {} to go\n", r.total, r.done,
-                 pct, r.failed, r.in_flight,
-                 r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
-      fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
-      fmt::print("eta      {}\n", r.eta >= 0 ? human_seconds(r.eta) : "-");
-      fmt::print("runs     {}\n", r.runs);
-      if (r.damage.middle_damage() > 0) {
-        const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
-        const auto lines = recovery_messages(r.damage, to_go);
-        for (std::size_t i = 0; i < lines.size(); ++i) {
-          fmt::print("{} {}\n", i == 0 ? "WARNING " : "        ", lines[i]);
-        }
-      } else if (r.damage.torn_tail() && r.state != "running") {
-        // While a run writes, a partly written last record is normal and says nothing.
-        fmt::print("journal  {}\n", recovery_messages(r.damage, std::nullopt).front());
-      }
-      if (!r.failures.empty()) {
-        fmt::print("failed points ({} shown of {}):\n", std::min(opt->failures, r.failures.size()), r.failed);
-        for (std::size_t i = 0; i < r.failures.size() && i < opt->failures; ++i) {
-          const auto& f = r.failures[i];
-          fmt::print("  #{} {}  attempts {}: {}\n", f.index, r.failure_points[i], f.attempts, f.error);
-          if (!f.detail.argv.empty()) {
-            fmt::print("      ran   {}  ({} s{})\n", f.detail.argv, format_double(std::round(f.seconds * 100) / 100),
-                       f.detail.peak_rss_mb >= 0 ? fmt::format(", peak {:.0f} MB", f.detail.peak_rss_mb) : "");
-          }
-          if (!f.detail.workdir.empty()) fmt::print("      in    {}\n", f.detail.workdir);
-          if (!f.detail.stderr_tail.empty()) {
-            fmt::print("      stderr (last lines):\n{}", indent_tail(f.detail.stderr_tail, opt->stderr_lines));
-          }
-        }
-      }
-      if (!r.retrying.empty()) {
-        fmt::print("retrying ({}):\n", r.retrying.size());
-        for (std::size_t i = 0; i < r.retrying.size() && i < opt->failures; ++i) {
-          fmt::print("  #{}: {}\n", r.retrying[i].first, r.retrying[i].second);
-        }
-      }
+      print_status(r, h5, opt->failures, opt->stderr_lines);
       return 0;
     };
   });

@@ -102,9 +102,8 @@ struct Kept {
   std::size_t input = 0;
 };
 
-}  // namespace
-
-MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
+// Refuses to merge an input into itself or over an existing file (unless --overwrite).
+void check_merge_target(const MergeOptions& o) {
   if (o.inputs.empty()) throw ConfigError("nothing to merge", "emsweep merge OUT.h5 IN.h5...");
   const std::string out_journal = journal_path(o.output);
   std::error_code ec;
@@ -118,8 +117,10 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
     throw StoreError("cannot merge into " + o.output + ": it exists",
                      "choose a new OUT file, or pass --overwrite to replace it");
   }
+}
 
-  MergeReport report;
+// Opens every input, noting damaged, torn or still-written journals in the report.
+std::vector<Input> open_inputs(const MergeOptions& o, MergeReport& report) {
   std::vector<Input> inputs;
   for (const auto& given : o.inputs) {
     inputs.push_back(open_input(given));
@@ -142,9 +143,12 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
     }
     check_same_sweep(inputs.front(), in);
   }
+  return inputs;
+}
 
-  // De-duplicate by point id with the journal's replay rule: a failed record is replaced by
-  // a later record of the point; a done record stays.
+// One record per point id, by the journal's replay rule: a failed record is replaced by a
+// later record of the point; a done record stays.
+std::vector<Kept> deduplicate(const std::vector<Input>& inputs, MergeReport& report) {
   std::unordered_map<std::uint64_t, std::size_t> slot;
   std::vector<Kept> kept;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -185,9 +189,12 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
   if (report.conflicts > 5) {
     report.warnings.push_back(fmt::format("... {} conflicting points in all", report.conflicts));
   }
+  return kept;
+}
 
-  // The merged journal: every input's run headers (provenance), a header for the merge, then
-  // one final record per point. Written under a temporary name and renamed into place.
+// The merge's own journal header: the first input's sweep, the whole grid unless every input
+// is the same shard, and this program's provenance.
+JournalHeader merge_header_for(const std::vector<Input>& inputs, const MergeOptions& o) {
   std::string shard = inputs.front().headers.back().shard;
   for (const auto& in : inputs) {
     if (in.headers.back().shard != shard) shard.clear();  // several shards: the whole grid
@@ -202,7 +209,22 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
   merge_header.emsweep_version = version();
   merge_header.mpi_version.clear();
   merge_header.libtorch_version.clear();
+  return merge_header;
+}
 
+}  // namespace
+
+MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
+  check_merge_target(o);
+  const std::string out_journal = journal_path(o.output);
+  std::error_code ec;
+  MergeReport report;
+  std::vector<Input> inputs = open_inputs(o, report);
+  std::vector<Kept> kept = deduplicate(inputs, report);
+
+  // The merged journal: every input's run headers (provenance), a header for the merge, then
+  // one final record per point. Written under a temporary name and renamed into place.
+  const JournalHeader merge_header = merge_header_for(inputs, o);
   if (fs::path(o.output).has_parent_path())
     fs::create_directories(fs::path(o.output).parent_path(), ec);
   const std::string tmp = out_journal + ".merge-tmp";

@@ -1,5 +1,5 @@
-// The results store. This file defines the HDF5 layout (schema version 2); keep
-// docs/results-format.md in step with it.
+// The results store: builds the HDF5 view whose names and widths sweep/store/schema.h fixes
+// (docs/results-format.md describes it).
 #include "sweep/store/store.h"
 
 #include <fcntl.h>
@@ -22,15 +22,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = kResultsSchemaVersion;
-constexpr std::size_t kHostBytes = kViewHostBytes;
-constexpr std::size_t kErrorBytes = kViewErrorBytes;
-constexpr std::size_t kCurveNameBytes = kViewCurveNameBytes;
-constexpr std::size_t kCommandBytes = kViewCommandBytes;
-constexpr std::size_t kOutcomeBytes = 16;
-constexpr std::size_t kProvenanceBytes = 256;
-constexpr std::size_t kWorkdirBytes = 1024;
-constexpr std::size_t kLongTextBytes = 4096;  // argv, error and stderr tail of a failure
+using schema::kCommandBytes;
+using schema::kCurveNameBytes;
+using schema::kErrorBytes;
+using schema::kHostBytes;
+using schema::kLongTextBytes;
+using schema::kOutcomeBytes;
+using schema::kProvenanceBytes;
+using schema::kWorkdirBytes;
 constexpr std::size_t kMaxFailuresKept = 1000;
 constexpr std::size_t kRecentTimes = 512;
 
@@ -347,7 +346,7 @@ struct ResultsView::Impl {
   const SweepSpec* spec = nullptr;
   const Grid* grid = nullptr;
   h5::Handle file;
-  Table points{"points"}, curves{"curves"}, runs{"runs"}, failures{"failures"};
+  Table points{schema::kPoints}, curves{schema::kCurves}, runs{schema::kRuns}, failures{schema::kFailures};
   bool swmr = false;
 
   // /points layout: offsets of the fixed and per-kind columns.
@@ -377,9 +376,9 @@ struct ResultsView::Impl {
     auto add = [&](const std::string& name, hid_t type, std::size_t size, std::size_t* where) {
       fields.push_back({name, type, size, where});
     };
-    add("point_id", H5T_NATIVE_UINT64, 8, &off_id);
-    add("index", H5T_NATIVE_UINT64, 8, &off_index);
-    add("replicate", H5T_NATIVE_INT64, 8, &off_replicate);
+    add(schema::kPointId, H5T_NATIVE_UINT64, 8, &off_id);
+    add(schema::kIndex, H5T_NATIVE_UINT64, 8, &off_index);
+    add(schema::kReplicate, H5T_NATIVE_INT64, 8, &off_replicate);
     axis_columns.clear();
     for (std::size_t a = 0; a < spec->axes.size(); ++a) {
       const Axis& axis = spec->axes[a];
@@ -405,27 +404,27 @@ struct ResultsView::Impl {
         }
       }
     }
-    add("status", H5T_NATIVE_INT8, 1, &off_status);
-    add("attempts", H5T_NATIVE_INT32, 4, &off_attempts);
-    add("rank", H5T_NATIVE_INT32, 4, &off_rank);
+    add(schema::kStatus, H5T_NATIVE_INT8, 1, &off_status);
+    add(schema::kAttempts, H5T_NATIVE_INT32, 4, &off_attempts);
+    add(schema::kRank, H5T_NATIVE_INT32, 4, &off_rank);
     string_types.push_back(fixed_string(kHostBytes, path));
-    add("host", string_types.back().get(), kHostBytes, &off_host);
-    add("start_time", H5T_NATIVE_DOUBLE, 8, &off_start);
-    add("end_time", H5T_NATIVE_DOUBLE, 8, &off_end);
-    add("seconds", H5T_NATIVE_DOUBLE, 8, &off_seconds);
-    add("peak_rss_mb", H5T_NATIVE_DOUBLE, 8, &off_peak);
+    add(schema::kHost, string_types.back().get(), kHostBytes, &off_host);
+    add(schema::kStartTime, H5T_NATIVE_DOUBLE, 8, &off_start);
+    add(schema::kEndTime, H5T_NATIVE_DOUBLE, 8, &off_end);
+    add(schema::kSeconds, H5T_NATIVE_DOUBLE, 8, &off_seconds);
+    add(schema::kPeakRssMb, H5T_NATIVE_DOUBLE, 8, &off_peak);
     metric_offsets.assign(spec->kind->metrics.size(), 0);
     for (std::size_t m = 0; m < metric_offsets.size(); ++m) {
       add(spec->kind->metrics[m].name, H5T_NATIVE_DOUBLE, 8, &metric_offsets[m]);
     }
     string_types.push_back(fixed_string(kOutcomeBytes, path));
-    add("outcome", string_types.back().get(), kOutcomeBytes, &off_outcome);
-    add("exit_code", H5T_NATIVE_INT32, 4, &off_exit_code);
-    add("signal", H5T_NATIVE_INT32, 4, &off_signal);
+    add(schema::kOutcome, string_types.back().get(), kOutcomeBytes, &off_outcome);
+    add(schema::kExitCode, H5T_NATIVE_INT32, 4, &off_exit_code);
+    add(schema::kSignal, H5T_NATIVE_INT32, 4, &off_signal);
     string_types.push_back(fixed_string(kErrorBytes, path));
-    add("error", string_types.back().get(), kErrorBytes, &off_error);
+    add(schema::kError, string_types.back().get(), kErrorBytes, &off_error);
     string_types.push_back(fixed_string(kProvenanceBytes, path));
-    add("provenance", string_types.back().get(), kProvenanceBytes, &off_provenance);
+    add(schema::kProvenance, string_types.back().get(), kProvenanceBytes, &off_provenance);
 
     std::vector<std::string> seen;
     for (auto& f : fields) {
@@ -450,10 +449,10 @@ struct ResultsView::Impl {
     curves.row_size = sizeof(CurveRow);
     curves.type = h5::own(H5Tcreate(H5T_COMPOUND, sizeof(CurveRow)), H5Tclose, "H5Tcreate", "/curves type", path);
     string_types.push_back(fixed_string(kCurveNameBytes, path));
-    h5::check(H5Tinsert(curves.type.get(), "point_id", HOFFSET(CurveRow, point_id), H5T_NATIVE_UINT64), "H5Tinsert", "/curves", path);
-    h5::check(H5Tinsert(curves.type.get(), "curve", HOFFSET(CurveRow, curve), string_types.back().get()), "H5Tinsert", "/curves", path);
-    h5::check(H5Tinsert(curves.type.get(), "x", HOFFSET(CurveRow, x), H5T_NATIVE_DOUBLE), "H5Tinsert", "/curves", path);
-    h5::check(H5Tinsert(curves.type.get(), "y", HOFFSET(CurveRow, y), H5T_NATIVE_DOUBLE), "H5Tinsert", "/curves", path);
+    h5::check(H5Tinsert(curves.type.get(), schema::kPointId, HOFFSET(CurveRow, point_id), H5T_NATIVE_UINT64), "H5Tinsert", "/curves", path);
+    h5::check(H5Tinsert(curves.type.get(), schema::kCurve, HOFFSET(CurveRow, curve), string_types.back().get()), "H5Tinsert", "/curves", path);
+    h5::check(H5Tinsert(curves.type.get(), schema::kX, HOFFSET(CurveRow, x), H5T_NATIVE_DOUBLE), "H5Tinsert", "/curves", path);
+    h5::check(H5Tinsert(curves.type.get(), schema::kY, HOFFSET(CurveRow, y), H5T_NATIVE_DOUBLE), "H5Tinsert", "/curves", path);
 
     runs.row_size = sizeof(RunRow);
     runs.type = h5::own(H5Tcreate(H5T_COMPOUND, sizeof(RunRow)), H5Tclose, "H5Tcreate", "/runs type", path);
@@ -461,10 +460,10 @@ struct ResultsView::Impl {
     hid_t host_t = string_types.back().get();
     string_types.push_back(fixed_string(kCommandBytes, path));
     hid_t cmd_t = string_types.back().get();
-    h5::check(H5Tinsert(runs.type.get(), "start_time", HOFFSET(RunRow, start_time), H5T_NATIVE_DOUBLE), "H5Tinsert", "/runs", path);
-    h5::check(H5Tinsert(runs.type.get(), "ranks", HOFFSET(RunRow, ranks), H5T_NATIVE_INT32), "H5Tinsert", "/runs", path);
-    h5::check(H5Tinsert(runs.type.get(), "host", HOFFSET(RunRow, host), host_t), "H5Tinsert", "/runs", path);
-    h5::check(H5Tinsert(runs.type.get(), "command_line", HOFFSET(RunRow, command_line), cmd_t), "H5Tinsert", "/runs", path);
+    h5::check(H5Tinsert(runs.type.get(), schema::kStartTime, HOFFSET(RunRow, start_time), H5T_NATIVE_DOUBLE), "H5Tinsert", "/runs", path);
+    h5::check(H5Tinsert(runs.type.get(), schema::kRanks, HOFFSET(RunRow, ranks), H5T_NATIVE_INT32), "H5Tinsert", "/runs", path);
+    h5::check(H5Tinsert(runs.type.get(), schema::kHost, HOFFSET(RunRow, host), host_t), "H5Tinsert", "/runs", path);
+    h5::check(H5Tinsert(runs.type.get(), schema::kCommandLine, HOFFSET(RunRow, command_line), cmd_t), "H5Tinsert", "/runs", path);
 
     failures.row_size = sizeof(FailureRow);
     failures.type = h5::own(H5Tcreate(H5T_COMPOUND, sizeof(FailureRow)), H5Tclose, "H5Tcreate", "/failures type", path);
@@ -476,22 +475,22 @@ struct ResultsView::Impl {
     auto insert = [&](const char* name, std::size_t offset, hid_t type) {
       h5::check(H5Tinsert(ft, name, offset, type), "H5Tinsert", std::string("/failures.") + name, path);
     };
-    insert("point_id", HOFFSET(FailureRow, point_id), H5T_NATIVE_UINT64);
-    insert("index", HOFFSET(FailureRow, index), H5T_NATIVE_UINT64);
-    insert("attempt", HOFFSET(FailureRow, attempt), H5T_NATIVE_INT32);
-    insert("final", HOFFSET(FailureRow, final), H5T_NATIVE_INT8);
-    insert("rank", HOFFSET(FailureRow, rank), H5T_NATIVE_INT32);
-    insert("host", HOFFSET(FailureRow, host), string_of(kHostBytes));
-    insert("end_time", HOFFSET(FailureRow, end_time), H5T_NATIVE_DOUBLE);
-    insert("seconds", HOFFSET(FailureRow, seconds), H5T_NATIVE_DOUBLE);
-    insert("outcome", HOFFSET(FailureRow, outcome), string_of(kOutcomeBytes));
-    insert("exit_code", HOFFSET(FailureRow, exit_code), H5T_NATIVE_INT32);
-    insert("signal", HOFFSET(FailureRow, signal), H5T_NATIVE_INT32);
-    insert("peak_rss_mb", HOFFSET(FailureRow, peak_rss_mb), H5T_NATIVE_DOUBLE);
-    insert("workdir", HOFFSET(FailureRow, workdir), string_of(kWorkdirBytes));
-    insert("argv", HOFFSET(FailureRow, argv), string_of(kLongTextBytes));
-    insert("error", HOFFSET(FailureRow, error), string_of(kLongTextBytes));
-    insert("stderr_tail", HOFFSET(FailureRow, stderr_tail), string_of(kLongTextBytes));
+    insert(schema::kPointId, HOFFSET(FailureRow, point_id), H5T_NATIVE_UINT64);
+    insert(schema::kIndex, HOFFSET(FailureRow, index), H5T_NATIVE_UINT64);
+    insert(schema::kAttempt, HOFFSET(FailureRow, attempt), H5T_NATIVE_INT32);
+    insert(schema::kFinal, HOFFSET(FailureRow, final), H5T_NATIVE_INT8);
+    insert(schema::kRank, HOFFSET(FailureRow, rank), H5T_NATIVE_INT32);
+    insert(schema::kHost, HOFFSET(FailureRow, host), string_of(kHostBytes));
+    insert(schema::kEndTime, HOFFSET(FailureRow, end_time), H5T_NATIVE_DOUBLE);
+    insert(schema::kSeconds, HOFFSET(FailureRow, seconds), H5T_NATIVE_DOUBLE);
+    insert(schema::kOutcome, HOFFSET(FailureRow, outcome), string_of(kOutcomeBytes));
+    insert(schema::kExitCode, HOFFSET(FailureRow, exit_code), H5T_NATIVE_INT32);
+    insert(schema::kSignal, HOFFSET(FailureRow, signal), H5T_NATIVE_INT32);
+    insert(schema::kPeakRssMb, HOFFSET(FailureRow, peak_rss_mb), H5T_NATIVE_DOUBLE);
+    insert(schema::kWorkdir, HOFFSET(FailureRow, workdir), string_of(kWorkdirBytes));
+    insert(schema::kArgv, HOFFSET(FailureRow, argv), string_of(kLongTextBytes));
+    insert(schema::kError, HOFFSET(FailureRow, error), string_of(kLongTextBytes));
+    insert(schema::kStderrTail, HOFFSET(FailureRow, stderr_tail), string_of(kLongTextBytes));
   }
 
   // Queues a /failures row for a failed attempt.
@@ -622,7 +621,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   // Attributes: all of them now, before SWMR (which forbids adding any later).
   Ledger ledger = replay(scan);
   hid_t root = v.file.get();
-  write_number_attr(root, "schema_version", H5T_NATIVE_INT64, kSchemaVersion, tmp);
+  write_number_attr(root, schema::kVersionAttribute, H5T_NATIVE_INT64, schema::kVersion, tmp);
   write_string_attr(root, "sweep_name", spec.name, tmp);
   write_string_attr(root, "config_hash", spec.hash(), tmp);
   write_string_attr(root, "base_hash", spec.base_hash(), tmp);

@@ -12,17 +12,11 @@
 #include "sweep/core/grid.h"
 #include "sweep/store/journal.h"
 #include "sweep/core/spec.h"
+#include "sweep/store/schema.h"
 #include "sweep/store/wire.h"
 
 namespace emsweep {
 
-// The HDF5 view's layout version and fixed string widths (bytes, with the terminating NUL), for
-// readers that check it (`emsweep verify`); the layout itself is defined in store.cpp.
-inline constexpr std::int64_t kResultsSchemaVersion = 2;
-inline constexpr std::size_t kViewHostBytes = 64;       // /points.host, /runs.host
-inline constexpr std::size_t kViewErrorBytes = 512;     // /points.error
-inline constexpr std::size_t kViewCurveNameBytes = 32;  // /curves.curve
-inline constexpr std::size_t kViewCommandBytes = 1024;  // /runs.command_line
 
 // A set of grid indices, stored as 64Ki-bit pages allocated on demand, so memory follows
 // the completed points rather than the size of the grid.
