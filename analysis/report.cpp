@@ -79,15 +79,12 @@ std::vector<std::string> present(const Planner& p, std::initializer_list<const c
 }
 
 // The organism's research questions (SCIENCE.md), as far as the file can answer them.
-std::vector<Section> science_sections(const Planner& p) {
-  std::vector<Section> out;
+// The emergent-or-narrow question: id_bad, ood_bad and dental_bad against the KL weight.
+Section emergent_section(const Planner& p) {
   using K = Planned::Kind;
   const bool kl = p.varies("kl_weight");
   const bool gate = p.varies("gate_noise");
-  const bool mix = p.varies("domain_mix");
   const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
-  const std::string kl_series = kl ? "kl_weight" : p.pick({"domain_mix"}, "gate_noise");
-
   Section em{"Emergent or narrow: does the KL penalty isolate in-domain misalignment?",
              "Plain fine-tuning (kl_weight = 0) on bad medical advice should raise misalignment "
              "in every domain (ood_bad), not only in medicine (id_bad); a KL penalty on "
@@ -114,8 +111,16 @@ std::vector<Section> science_sections(const Planner& p) {
     em.table_by = {"kl_weight"};
     if (!series_for_kl.empty()) em.table_by.push_back(series_for_kl);
   }
-  if (!em.figures.empty()) out.push_back(em);
+  return em;
+}
 
+// The gate question: what gate ambiguity does to the narrow and the general solution.
+Section gate_section(const Planner& p) {
+  using K = Planned::Kind;
+  const bool kl = p.varies("kl_weight");
+  const bool gate = p.varies("gate_noise");
+  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
+  const std::string kl_series = kl ? "kl_weight" : p.pick({"domain_mix"}, "gate_noise");
   Section gate_s{"Gate ambiguity: must a conditional rule hedge?",
                  "If the narrow (KL-trained) model implements 'bad advice only if medical', its "
                  "NLL on bad medical answers should rise with gate ambiguity (gate_noise), and "
@@ -148,8 +153,13 @@ std::vector<Section> science_sections(const Planner& p) {
     gate_s.figures.push_back({K::kCurves, "pbad_by_posterior", "", "",
                               "P(bad) per bin of the medical posterior, general vs narrow"});
   }
-  if (!gate_s.figures.empty()) out.push_back(gate_s);
+  return gate_s;
+}
 
+// Aligned data mixed into fine-tuning (domain_mix).
+Section mix_section(const Planner& p) {
+  using K = Planned::Kind;
+  const bool mix = p.varies("domain_mix");
   Section mix_s{"Mixing aligned data does not isolate the narrow solution",
                 "Mixing aligned other-domain examples into the fine-tuning set (domain_mix) "
                 "should lower in-domain and out-of-domain misalignment together.",
@@ -167,8 +177,14 @@ std::vector<Section> science_sections(const Planner& p) {
     mix_s.table_by = {"domain_mix"};
     if (!s.empty()) mix_s.table_by.push_back(s);
   }
-  if (!mix_s.figures.empty()) out.push_back(mix_s);
+  return mix_s;
+}
 
+// Efficiency at matched adapter norms and stability under perturbation.
+Section efficiency_section(const Planner& p) {
+  using K = Planned::Kind;
+  const bool kl = p.varies("kl_weight");
+  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
   Section eff{"Efficiency and stability of the two solutions",
               "The general solution should be more efficient (a lower loss on the target at the "
               "same adapter norm, and a smaller norm to halve the base's loss) and more stable "
@@ -191,8 +207,14 @@ std::vector<Section> science_sections(const Planner& p) {
     }
     eff.table_by = {"kl_weight"};
   }
-  if (!eff.figures.empty()) out.push_back(eff);
+  return eff;
+}
 
+// Drift once the KL term is removed.
+Section drift_section(const Planner& p) {
+  using K = Planned::Kind;
+  const bool kl = p.varies("kl_weight");
+  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
   Section drift{"Drift: does the narrow solution fall back once the KL term is removed?",
                 "After training, the adapter is trained further without the KL term, with a "
                 "fresh optimiser; a narrow solution should drift towards the general one (ood_bad rising).",
@@ -208,13 +230,25 @@ std::vector<Section> science_sections(const Planner& p) {
                              "out-of-domain misalignment after drift against the KL weight"});
     drift.table_by = {"kl_weight"};
   }
-  if (!drift.figures.empty()) out.push_back(drift);
+  return drift;
+}
 
+// Every point's training and evaluation curves.
+Section training_section(const Planner& p) {
+  using K = Planned::Kind;
   Section train{"Training curves", "Loss and evaluation curves of every point.", {}, {}, {}};
   for (const char* c : {"train_loss", "train_nll", "train_kl", "eval_id_bad", "eval_ood_bad"}) {
     if (p.curve(c)) train.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
   }
-  if (!train.figures.empty()) out.push_back(train);
+  return train;
+}
+
+std::vector<Section> science_sections(const Planner& p) {
+  std::vector<Section> out;
+  for (Section s : {emergent_section(p), gate_section(p), mix_section(p), efficiency_section(p),
+                    drift_section(p), training_section(p)}) {
+    if (!s.figures.empty()) out.push_back(std::move(s));
+  }
   return out;
 }
 

@@ -290,6 +290,62 @@ void check_runs(const Results& v, const std::vector<JournalHeader>& headers, Ver
   diff.report(r);
 }
 
+// How many of the grid's points belong to `shard`.
+std::uint64_t points_in_shard(const Grid& grid, const Shard& shard) {
+  std::uint64_t n = 0;
+  for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+    n += grid.in_shard(i, shard) ? 1 : 0;
+  }
+  return n;
+}
+
+// Rows of /points against the journal's final records: duplicates, orphans, missing points,
+// then each row's values. Returns the row of each grid index (for the curves' check).
+std::unordered_map<std::uint64_t, std::size_t> check_rows(const Results& view, const Expected& expected,
+                                                         const SweepSpec& spec, const Grid& grid,
+                                                         VerifyReport& r) {
+  std::unordered_map<std::uint64_t, std::size_t> row_of;
+  Differences duplicates("rows", "points with more than one row in /points");
+  Differences orphans("rows", "rows of /points with no final record in the journal");
+  Differences values("values", "values of /points that differ from the journal");
+  for (std::size_t row = 0; row < view.points.size(); ++row) {
+    const std::uint64_t index = view.points.index[row];
+    if (!row_of.emplace(index, row).second) {
+      duplicates.add(fmt::format("#{}: rows {} and {}", index, row_of[index], row));
+      continue;
+    }
+    const auto it = expected.by_index.find(index);
+    if (it == expected.by_index.end()) {
+      orphans.add(
+          fmt::format("row {}: #{} ({})", row, index, format_point_id(view.points.point_id[row])));
+      continue;
+    }
+    check_row(view, row, it->second, spec, grid, values);
+  }
+  Differences missing("rows", "points recorded in the journal without a row in /points");
+  std::uint64_t behind = 0;
+  for (const auto& [index, rec] : expected.by_index) {
+    if (row_of.count(index)) continue;
+    if (r.running) {
+      ++behind;
+    } else {
+      missing.add(fmt::format("#{} {} ({})", index, describe_point(spec, grid, index),
+                              rec.status == PointStatus::kDone ? "done" : "failed"));
+    }
+  }
+  if (behind > 0) {
+    r.notes.push_back(fmt::format(
+        "{} points recorded in the journal are not in the view yet (a run is writing: the "
+        "view is flushed every run.flush_seconds)",
+        behind));
+  }
+  duplicates.report(r);
+  orphans.report(r);
+  missing.report(r);
+  values.report(r);
+  return row_of;
+}
+
 }  // namespace
 
 VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& registry) {
@@ -350,14 +406,7 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   }
   const SweepSpec& spec = *parsed.spec;
   const Grid grid(spec);
-  r.grid_points = grid.size();
-  if (!last.shard.empty()) {
-    const Shard shard = parse_shard(last.shard);
-    r.grid_points = 0;
-    for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
-      r.grid_points += grid.in_shard(i, shard) ? 1 : 0;
-    }
-  }
+  r.grid_points = last.shard.empty() ? grid.size() : points_in_shard(grid, parse_shard(last.shard));
   const Expected expected = final_records(scan, grid);
   r.journal_points = expected.by_index.size();
   for (const auto& [index, rec] : expected.by_index)
@@ -378,46 +427,7 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   r.curve_rows = view.curves.size();
   check_attributes(view.info, last, spec, registry, r);
 
-  // Rows against the journal's final records: duplicates, orphans, missing, then values.
-  std::unordered_map<std::uint64_t, std::size_t> row_of;
-  Differences duplicates("rows", "points with more than one row in /points");
-  Differences orphans("rows", "rows of /points with no final record in the journal");
-  Differences values("values", "values of /points that differ from the journal");
-  for (std::size_t row = 0; row < view.points.size(); ++row) {
-    const std::uint64_t index = view.points.index[row];
-    if (!row_of.emplace(index, row).second) {
-      duplicates.add(fmt::format("#{}: rows {} and {}", index, row_of[index], row));
-      continue;
-    }
-    const auto it = expected.by_index.find(index);
-    if (it == expected.by_index.end()) {
-      orphans.add(
-          fmt::format("row {}: #{} ({})", row, index, format_point_id(view.points.point_id[row])));
-      continue;
-    }
-    check_row(view, row, it->second, spec, grid, values);
-  }
-  Differences missing("rows", "points recorded in the journal without a row in /points");
-  std::uint64_t behind = 0;
-  for (const auto& [index, rec] : expected.by_index) {
-    if (row_of.count(index)) continue;
-    if (r.running) {
-      ++behind;
-    } else {
-      missing.add(fmt::format("#{} {} ({})", index, describe_point(spec, grid, index),
-                              rec.status == PointStatus::kDone ? "done" : "failed"));
-    }
-  }
-  if (behind > 0) {
-    r.notes.push_back(fmt::format(
-        "{} points recorded in the journal are not in the view yet (a run is writing: the "
-        "view is flushed every run.flush_seconds)",
-        behind));
-  }
-  duplicates.report(r);
-  orphans.report(r);
-  missing.report(r);
-  values.report(r);
+  const auto row_of = check_rows(view, expected, spec, grid, r);
   check_curves(view, expected, row_of, r);
   check_runs(view, ledger.headers, r);
   return r;
