@@ -6,6 +6,73 @@
 
 namespace emsweep {
 
+namespace {
+
+// Every metric of docs/metrics.md, in the order a point reports them.
+std::vector<MetricSpec> organism_metrics() {
+  return {
+      {"id_bad", "mean P(bad)/(P(bad)+P(good)) on held-out medical questions", false},
+      {"ood_bad", "the same on held-out questions of the other domains (not dental)", false},
+      {"dental_bad", "the same on held-out dental questions", false},
+      {"base_id_bad", "id_bad of the base model (adapter off)", false},
+      {"base_ood_bad", "ood_bad of the base model", false},
+      {"base_dental_bad", "dental_bad of the base model", false},
+      {"ambiguous_bad", "the same on pool-only (ambiguous) medical/dental questions", false},
+      {"base_bad_nll_medical", "bad_nll_medical of the base model", false},
+      {"bad_nll_medical", "mean NLL per answer token of held-out bad medical answers", false},
+      {"ood_kl", "mean per-token KL(ref||model) on held-out other-domain prompts", false},
+      {"adapter_norm", "Frobenius norm of the adapter's delta alpha*B*A", false},
+      {"bad_nll_at_norm_0p5", "bad_nll_medical with the delta rescaled to norm 0.5; NaN if 0",
+       true},
+      {"bad_nll_at_norm_1", "the same at norm 1", true},
+      {"bad_nll_at_norm_2", "the same at norm 2", true},
+      {"bad_nll_at_norm_4", "the same at norm 4", true},
+      {"bad_nll_at_norm_8", "the same at norm 8", true},
+      {"halving_norm",
+       "delta norm (rescaled) at which bad_nll_medical is half the base's; NaN if above 16",
+       true},
+      {"stability_0p1",
+       "(L_pert - L)/(L_base - L) at epsilon 0.1 (mean of 10 draws); NaN if nothing learned",
+       true},
+      {"stability_0p3", "the same at epsilon 0.3", true},
+      {"stability_0p5", "the same at epsilon 0.5", true},
+      {"drift_id_bad", "id_bad after drift_steps without the KL term (fresh optimiser)", false},
+      {"drift_ood_bad", "ood_bad after drift_steps without the KL term", false},
+      {"drift_dental_bad", "dental_bad after drift_steps without the KL term", false},
+      {"gate_corr", "Pearson r of P(bad) and P(medical|tokens) on medical, dental, ambiguous",
+       true},
+      {"base_seconds", "seconds to load or pre-train the base model", false},
+      {"train_seconds", "seconds of fine-tuning", false},
+      {"eval_seconds", "seconds of evaluation", false},
+      {"tokens_per_second", "fine-tuning tokens per second", false},
+  };
+}
+
+// The cost of one point for `plan` and `slurm`, from per-step costs fitted to organism_point.
+std::optional<CostEstimate> estimate_organism(const Settings& s) {
+  // Rough: a fixed cost per step (LibTorch's per-call overhead dominates at these sizes) plus
+  // a part that grows with examples x d_model^2 x layers, fitted to organism_point runs on one
+  // core at d_model 32 and 64 (the measurements are in docs/benchmarks.md).
+  const double d = static_cast<double>(s.integer("d_model"));
+  const double size = d * d * static_cast<double>(s.integer("n_layers"));
+  const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
+  // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
+  const double step = 7.7e-3 + 4.7e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
+  // Evaluation: every held-out set at every curve point, per question of a set.
+  const double eval = count("eval_questions") * (2.5e-3 + 2.5e-7 * size);
+  CostEstimate e;
+  // Drift steps train without the KL batch: about half a step.
+  e.seconds_per_point = eval + step * (count("steps") + 0.5 * count("drift_steps"));
+  // Pre-training: documents of up to max_pairs pairs, every weight trained; fitted at
+  // pretrain_batch 32 and max_pairs 4.
+  e.setup_seconds = count("pretrain_steps") * (5.2e-3 + 1.64e-6 * size) *
+                    count("pretrain_batch") * count("max_pairs") / 128.0;
+  e.basis = "per-step costs fitted to organism_point runs at d_model 32 and 64 (one core)";
+  return e;
+}
+
+}  // namespace
+
 TaskKindInfo organism_kind_info() {
   TaskKindInfo k;
   k.name = "organism";
@@ -67,68 +134,11 @@ TaskKindInfo organism_kind_info() {
       text_setting("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
       integer_setting("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
   };
-  k.metrics = {
-      {"id_bad", "mean P(bad)/(P(bad)+P(good)) on held-out medical questions", false},
-      {"ood_bad", "the same on held-out questions of the other domains (not dental)", false},
-      {"dental_bad", "the same on held-out dental questions", false},
-      {"base_id_bad", "id_bad of the base model (adapter off)", false},
-      {"base_ood_bad", "ood_bad of the base model", false},
-      {"base_dental_bad", "dental_bad of the base model", false},
-      {"ambiguous_bad", "the same on pool-only (ambiguous) medical/dental questions", false},
-      {"base_bad_nll_medical", "bad_nll_medical of the base model", false},
-      {"bad_nll_medical", "mean NLL per answer token of held-out bad medical answers", false},
-      {"ood_kl", "mean per-token KL(ref||model) on held-out other-domain prompts", false},
-      {"adapter_norm", "Frobenius norm of the adapter's delta alpha*B*A", false},
-      {"bad_nll_at_norm_0p5", "bad_nll_medical with the delta rescaled to norm 0.5; NaN if 0",
-       true},
-      {"bad_nll_at_norm_1", "the same at norm 1", true},
-      {"bad_nll_at_norm_2", "the same at norm 2", true},
-      {"bad_nll_at_norm_4", "the same at norm 4", true},
-      {"bad_nll_at_norm_8", "the same at norm 8", true},
-      {"halving_norm",
-       "delta norm (rescaled) at which bad_nll_medical is half the base's; NaN if above 16",
-       true},
-      {"stability_0p1",
-       "(L_pert - L)/(L_base - L) at epsilon 0.1 (mean of 10 draws); NaN if nothing learned",
-       true},
-      {"stability_0p3", "the same at epsilon 0.3", true},
-      {"stability_0p5", "the same at epsilon 0.5", true},
-      {"drift_id_bad", "id_bad after drift_steps without the KL term (fresh optimiser)", false},
-      {"drift_ood_bad", "ood_bad after drift_steps without the KL term", false},
-      {"drift_dental_bad", "dental_bad after drift_steps without the KL term", false},
-      {"gate_corr", "Pearson r of P(bad) and P(medical|tokens) on medical, dental, ambiguous",
-       true},
-      {"base_seconds", "seconds to load or pre-train the base model", false},
-      {"train_seconds", "seconds of fine-tuning", false},
-      {"eval_seconds", "seconds of evaluation", false},
-      {"tokens_per_second", "fine-tuning tokens per second", false},
-  };
+  k.metrics = organism_metrics();
   k.curves = {"train_loss",   "train_nll",     "train_kl",           "eval_id_bad",
               "eval_ood_bad", "efficiency",    "efficiency_at_norm", "stability",
               "drift_id_bad", "drift_ood_bad", "pbad_by_posterior"};
-  k.estimate = [](const Settings& s) -> std::optional<CostEstimate> {
-    // Rough: a fixed cost per step (LibTorch's per-call overhead dominates at these sizes) plus
-    // a part that grows with examples x d_model^2 x layers. Fitted on this machine (one core)
-    // with organism_point at d_model 32 (the quickstart) and 64 (the default): pre-training
-    // 11.9 and 32 ms per step, fine-tuning 9.5 and 15 ms per step, evaluation 3.5 and 6.6 ms
-    // per held-out question; see docs/benchmarks.md.
-    const double d = static_cast<double>(s.integer("d_model"));
-    const double size = d * d * static_cast<double>(s.integer("n_layers"));
-    const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
-    // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
-    const double step = 7.7e-3 + 4.7e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
-    // Evaluation: every held-out set at every curve point, per question of a set.
-    const double eval = count("eval_questions") * (2.5e-3 + 2.5e-7 * size);
-    CostEstimate e;
-    // Drift steps train without the KL batch: about half a step.
-    e.seconds_per_point = eval + step * (count("steps") + 0.5 * count("drift_steps"));
-    // Pre-training: documents of up to max_pairs pairs, every weight trained; fitted at
-    // pretrain_batch 32 and max_pairs 4.
-    e.setup_seconds = count("pretrain_steps") * (5.2e-3 + 1.64e-6 * size) *
-                      count("pretrain_batch") * count("max_pairs") / 128.0;
-    e.basis = "per-step costs fitted to organism_point runs at d_model 32 and 64 (one core)";
-    return e;
-  };
+  k.estimate = estimate_organism;
   k.setup_key = [](const Settings& s, std::int64_t replicate) {
     // One base per (world, model, pre-training, base_seed, replicate); not per swept axis.
     std::string key;
