@@ -349,210 +349,290 @@ Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
   return model;
 }
 
-TaskResult run_point(const Point& point, const TaskContext& ctx,
-                     const std::vector<std::string>& metric_names,
-                     const std::vector<std::string>& curve_names) {
-  const OrganismConfig c = config_from(point.settings);
-  std::string device_note = "device=cpu";
+namespace {
+
+// The stages of one point, in the order of docs/metrics.md; run_point below calls them in turn.
+
+// A point's random stream for `tag`: (sweep seed, replicate, tag), so that points are paired.
+std::uint64_t stream_seed(const Point& point, std::uint64_t tag) {
+  return mix_seed({point.sweep_seed, static_cast<std::uint64_t>(point.replicate), tag});
+}
+
+// The device line of the provenance: this LibTorch build has only the CPU, so 'cuda' fails clearly.
+std::string device_note(const OrganismConfig& c) {
   if (c.device == "cuda") {
     throw TaskError("organism: task.device is 'cuda' but this LibTorch build has no CUDA support",
                     "use device: cpu, or device: auto to fall back to the CPU");
   }
-  if (c.device == "auto") device_note = "device=cpu (auto: this LibTorch build has no CUDA)";
-  set_compute_threads(c.threads);
+  return c.device == "auto" ? "device=cpu (auto: this LibTorch build has no CUDA)" : "device=cpu";
+}
 
-  const World world(c.world);
-  BaseInfo base_info;
-  Transformer model = load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info);
-  model->freeze();
-  model->eval();
-
-  const auto seed = [&](std::uint64_t tag) {
-    return mix_seed({point.sweep_seed, static_cast<std::uint64_t>(point.replicate), tag});
-  };
-  auto cancelled = [&] { return ctx.cancel != nullptr && ctx.cancel->load(); };
-
-  Rng eval_rng(seed(kTagEval));
-  const EvalSets sets = make_eval_sets(world, c, eval_rng);
-
-  std::map<std::string, double> m;
-  std::vector<Curve> curves;
-  curves.reserve(16);  // references into it stay valid
-  auto curve = [&](const std::string& name) -> Curve& {
-    curves.push_back({name, {}, {}});
-    return curves.back();
-  };
+// What the stages of a point share: its settings, world, model and held-out sets, and the
+// metrics, curves and evaluation seconds recorded so far.
+struct PointRun {
+  const OrganismConfig& c;
+  const World& world;
+  Transformer& model;
+  const EvalSets& sets;
+  const TaskContext& ctx;
+  std::map<std::string, double> m = {};
+  std::vector<Curve> curves = {};
   double eval_seconds = 0;
+};
 
-  // The base model (adapter not yet attached).
-  auto t_eval = Clock::now();
-  m["base_id_bad"] = mean(p_bad(model, world, sets.medical));
-  m["base_ood_bad"] = mean(p_bad(model, world, sets.other));
-  m["base_dental_bad"] = mean(p_bad(model, world, sets.dental));
-  const double loss_base = answer_nll(model, world, sets.bad_medical);
+// The base model (adapter not yet attached): the rates and loss that the trained point is read
+// against; returns base_bad_nll_medical.
+double evaluate_base(PointRun& run) {
+  const auto t_eval = Clock::now();
+  auto& m = run.m;
+  m["base_id_bad"] = mean(p_bad(run.model, run.world, run.sets.medical));
+  m["base_ood_bad"] = mean(p_bad(run.model, run.world, run.sets.other));
+  m["base_dental_bad"] = mean(p_bad(run.model, run.world, run.sets.dental));
+  const double loss_base = answer_nll(run.model, run.world, run.sets.bad_medical);
   m["base_bad_nll_medical"] = loss_base;
-  eval_seconds += seconds_since(t_eval);
+  run.eval_seconds += seconds_since(t_eval);
+  return loss_base;
+}
 
-  // The adapter: A ~ N(0, 1/d_ff), B = 0, so the adapted model starts equal to the base.
-  auto gen = at::detail::createCPUGenerator(seed(kTagAdapter));
+// Adam over the adapter's factors with no moments yet (fine-tuning, and afresh for drift).
+std::unique_ptr<torch::optim::Adam> fresh_adam(const torch::Tensor& a, const torch::Tensor& b,
+                                               double lr) {
+  return std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{a, b},
+                                              torch::optim::AdamOptions(lr));
+}
+
+// The adapter under training: its factors, their optimiser, the fine-tuning data stream (which
+// drift continues) and the tokens passed through the network, for tokens_per_second.
+struct Tuning {
+  torch::Tensor a;
+  torch::Tensor b;
+  std::unique_ptr<torch::optim::Adam> opt;
+  Rng rng;
+  double tokens = 0;
+};
+
+// The adapter: A ~ N(0, 1/d_ff), B = 0, so the adapted model starts equal to the base.
+Tuning attach_adapter(PointRun& run, const Point& point) {
+  const OrganismConfig& c = run.c;
+  auto gen = at::detail::createCPUGenerator(stream_seed(point, kTagAdapter));
   const int d_ff = c.model.d_ff;
   auto lora_a = (torch::randn({c.lora_rank, d_ff}, gen, torch::kFloat) / std::sqrt(1.0 * d_ff))
                     .set_requires_grad(true);
   auto lora_b = torch::zeros({c.model.d_model, c.lora_rank}, torch::kFloat).set_requires_grad(true);
-  model->set_adapter(c.lora_layer, lora_a, lora_b, c.lora_alpha);
-  // Adam over the adapter; replaced by a fresh one for the drift steps.
-  auto opt = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{lora_a, lora_b},
-                                                  torch::optim::AdamOptions(c.lr));
+  run.model->set_adapter(c.lora_layer, lora_a, lora_b, c.lora_alpha);
+  auto opt = fresh_adam(lora_a, lora_b, c.lr);
+  return {lora_a, lora_b, std::move(opt), Rng(stream_seed(point, kTagTrain))};
+}
 
-  Rng train_rng(seed(kTagTrain));
-  double tokens = 0;
-  auto& c_loss = curve("train_loss");
-  auto& c_nll = curve("train_nll");
-  auto& c_kl = curve("train_kl");
-  auto& c_id = curve("eval_id_bad");
-  auto& c_ood = curve("eval_ood_bad");
+// The per-step curves of fine-tuning (drift steps record none).
+struct TrainCurves {
+  Curve loss{"train_loss", {}, {}};
+  Curve nll{"train_nll", {}, {}};
+  Curve kl{"train_kl", {}, {}};
+};
 
-  // One optimiser step with KL weight `lambda`; returns nothing, records the curves.
-  auto step_once = [&](int step, double lambda, bool record) {
-    if (cancelled()) throw TaskError("organism: cancelled at step " + std::to_string(step));
-    StepData d = sample_step(world, c, train_rng);
-    auto nll = masked_nll(model->forward(d.train.tokens), d.train);
-    // The KL term is trained when lambda > 0 and otherwise only recorded; drift steps (lambda 0,
-    // not recorded) skip its two forward passes. The batch is drawn either way, so the random
-    // stream, and with it every metric, does not depend on this.
-    torch::Tensor kl;
-    if (lambda > 0 || record) {
-      torch::Tensor ref;
-      {
-        torch::NoGradGuard no_grad;
-        AdapterOff off(model);
-        ref = model->forward(d.kl.tokens);
-      }
-      if (lambda > 0) {
-        kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
-      } else {
-        torch::NoGradGuard no_grad;
-        kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
-      }
+// One optimiser step on the next batch of the stream, loss NLL + lambda * KL; with `record`, its
+// loss, NLL and KL go on the curves. A non-finite loss fails the point ("diverged").
+void train_step(PointRun& run, Tuning& t, int step, double lambda, TrainCurves* record) {
+  if (run.ctx.cancel != nullptr && run.ctx.cancel->load()) {
+    throw TaskError("organism: cancelled at step " + std::to_string(step));
+  }
+  Transformer& model = run.model;
+  StepData d = sample_step(run.world, run.c, t.rng);
+  auto nll = masked_nll(model->forward(d.train.tokens), d.train);
+  // The KL term is trained when lambda > 0 and otherwise only recorded; drift steps (lambda 0,
+  // not recorded) skip its two forward passes. The batch is drawn either way, so the random
+  // stream, and with it every metric, does not depend on this.
+  torch::Tensor kl;
+  if (lambda > 0 || record != nullptr) {
+    torch::Tensor ref;
+    {
+      torch::NoGradGuard no_grad;
+      AdapterOff off(model);
+      ref = model->forward(d.kl.tokens);
     }
-    auto loss = lambda > 0 ? nll + lambda * kl : nll;
-    const double lv = loss.item<double>();
-    if (!std::isfinite(lv)) {
-      throw TaskError("organism: fine-tuning diverged at step " + std::to_string(step) + " (loss " +
-                          std::to_string(lv) + ")",
-                      "lower task.lr or task.kl_weight");
+    if (lambda > 0) {
+      kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
+    } else {
+      torch::NoGradGuard no_grad;
+      kl = masked_kl(ref, model->forward(d.kl.tokens), d.kl);
     }
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
-    tokens += static_cast<double>(d.train.tokens.numel() + 2 * d.kl.tokens.numel());
-    if (record) {
-      c_loss.x.push_back(step);
-      c_loss.y.push_back(lv);
-      c_nll.x.push_back(step);
-      c_nll.y.push_back(nll.item<double>());
-      c_kl.x.push_back(step);
-      c_kl.y.push_back(kl.item<double>());
-    }
-  };
-  auto eval_curves = [&](Curve& id, Curve& ood, int x) {
-    const auto t = Clock::now();
-    id.x.push_back(x);
-    id.y.push_back(mean(p_bad(model, world, sets.medical)));
-    ood.x.push_back(x);
-    ood.y.push_back(mean(p_bad(model, world, sets.other)));
-    eval_seconds += seconds_since(t);
-  };
+  }
+  auto loss = lambda > 0 ? nll + lambda * kl : nll;
+  const double lv = loss.item<double>();
+  if (!std::isfinite(lv)) {
+    throw TaskError("organism: fine-tuning diverged at step " + std::to_string(step) + " (loss " +
+                        std::to_string(lv) + ")",
+                    "lower task.lr or task.kl_weight");
+  }
+  t.opt->zero_grad();
+  loss.backward();
+  t.opt->step();
+  t.tokens += static_cast<double>(d.train.tokens.numel() + 2 * d.kl.tokens.numel());
+  if (record != nullptr) {
+    record->loss.x.push_back(step);
+    record->loss.y.push_back(lv);
+    record->nll.x.push_back(step);
+    record->nll.y.push_back(nll.item<double>());
+    record->kl.x.push_back(step);
+    record->kl.y.push_back(kl.item<double>());
+  }
+}
 
+// One point at `x` of an id_bad/ood_bad curve pair (training or drift), timed as evaluation.
+void eval_curves(PointRun& run, Curve& id, Curve& ood, int x) {
+  const auto t = Clock::now();
+  id.x.push_back(x);
+  id.y.push_back(mean(p_bad(run.model, run.world, run.sets.medical)));
+  ood.x.push_back(x);
+  ood.y.push_back(mean(p_bad(run.model, run.world, run.sets.other)));
+  run.eval_seconds += seconds_since(t);
+}
+
+// Fine-tuning: `steps` steps at kl_weight, id/ood curves every eval_every steps; train_seconds
+// leaves out the evaluations after step 0, and tokens_per_second is taken over it.
+void fine_tune(PointRun& run, Tuning& t) {
+  TrainCurves train;
+  Curve id{"eval_id_bad", {}, {}};
+  Curve ood{"eval_ood_bad", {}, {}};
   const auto t_train = Clock::now();
-  eval_curves(c_id, c_ood, 0);
+  eval_curves(run, id, ood, 0);
   double train_eval = 0;
-  for (int step = 1; step <= c.steps; ++step) {
-    step_once(step, c.kl_weight, true);
-    if (step % c.eval_every == 0 || step == c.steps) {
-      const double before = eval_seconds;
-      eval_curves(c_id, c_ood, step);
-      train_eval += eval_seconds - before;
+  for (int step = 1; step <= run.c.steps; ++step) {
+    train_step(run, t, step, run.c.kl_weight, &train);
+    if (step % run.c.eval_every == 0 || step == run.c.steps) {
+      const double before = run.eval_seconds;
+      eval_curves(run, id, ood, step);
+      train_eval += run.eval_seconds - before;
     }
   }
   const double train_seconds = seconds_since(t_train) - train_eval;
-  m["train_seconds"] = train_seconds;
-  m["tokens_per_second"] = tokens / train_seconds;
+  run.m["train_seconds"] = train_seconds;
+  run.m["tokens_per_second"] = t.tokens / train_seconds;
+  for (Curve* cv : {&train.loss, &train.nll, &train.kl, &id, &ood}) {
+    run.curves.push_back(std::move(*cv));
+  }
+}
 
-  // The trained point.
-  t_eval = Clock::now();
-  const auto pb_med = p_bad(model, world, sets.medical);
-  const auto pb_dental = p_bad(model, world, sets.dental);
-  const auto pb_amb = p_bad(model, world, sets.ambiguous);
-  m["id_bad"] = mean(pb_med);
-  m["ood_bad"] = mean(p_bad(model, world, sets.other));
-  m["dental_bad"] = mean(pb_dental);
-  m["ambiguous_bad"] = mean(pb_amb);
-  const double loss_trained = answer_nll(model, world, sets.bad_medical);
-  m["bad_nll_medical"] = loss_trained;
-  m["ood_kl"] = kl_on(model, world, sets.kl_prompts);
+// What the trained model's evaluation keeps for later stages: its bad-medical loss, and P(bad)
+// per question of the three sets that the gate pools.
+struct TrainedEval {
+  double loss = 0;
+  std::vector<double> medical;
+  std::vector<double> dental;
+  std::vector<double> ambiguous;
+};
 
-  torch::Tensor a_trained = lora_a.detach().clone();
-  torch::Tensor b_trained = lora_b.detach().clone();
-  const double norm = (c.lora_alpha * torch::matmul(b_trained, a_trained)).norm().item<double>();
-  m["adapter_norm"] = norm;
+// The trained point: id/ood/dental/ambiguous bad-advice rates, bad_nll_medical and ood_kl.
+TrainedEval evaluate_trained(PointRun& run) {
+  TrainedEval ev;
+  auto& m = run.m;
+  ev.medical = p_bad(run.model, run.world, run.sets.medical);
+  ev.dental = p_bad(run.model, run.world, run.sets.dental);
+  ev.ambiguous = p_bad(run.model, run.world, run.sets.ambiguous);
+  m["id_bad"] = mean(ev.medical);
+  m["ood_bad"] = mean(p_bad(run.model, run.world, run.sets.other));
+  m["dental_bad"] = mean(ev.dental);
+  m["ambiguous_bad"] = mean(ev.ambiguous);
+  ev.loss = answer_nll(run.model, run.world, run.sets.bad_medical);
+  m["bad_nll_medical"] = ev.loss;
+  m["ood_kl"] = kl_on(run.model, run.world, run.sets.kl_prompts);
+  return ev;
+}
 
-  // Efficiency: the delta rescaled (via B) to 0..2x its norm, and to absolute norms.
-  auto& c_eff = curve("efficiency");
+// The trained adapter, copied for the rescaled and perturbed evaluations (drift trains on the
+// live one): its factors, the norm of delta = alpha * B A, and the base and trained losses.
+struct Trained {
+  torch::Tensor a;
+  torch::Tensor b;
+  double norm = 0;
+  double loss_base = 0;
+  double loss = 0;
+};
+
+// A copy of the trained factors and adapter_norm, for the efficiency and stability stages.
+Trained freeze_adapter(PointRun& run, const Tuning& t, double loss_base, double loss_trained) {
+  Trained tr;
+  tr.a = t.a.detach().clone();
+  tr.b = t.b.detach().clone();
+  tr.norm = (run.c.lora_alpha * torch::matmul(tr.b, tr.a)).norm().item<double>();
+  tr.loss_base = loss_base;
+  tr.loss = loss_trained;
+  run.m["adapter_norm"] = tr.norm;
+  return tr;
+}
+
+// bad_nll_medical with the delta rescaled (through B) to the absolute Frobenius norm `target`.
+double loss_at_norm(PointRun& run, const Trained& tr, double target) {
+  return loss_with(run.model, run.world, run.sets, tr.a, tr.b * (target / tr.norm));
+}
+
+// Efficiency: the delta rescaled (via B) to 0..2x its norm, and to the efficiency_norms.
+void efficiency_curves(PointRun& run, const Trained& tr) {
+  Curve eff{"efficiency", {}, {}};
   for (int i = 0; i <= 8; ++i) {
     const double scale = 0.25 * i;
-    c_eff.x.push_back(scale);
-    c_eff.y.push_back(loss_with(model, world, sets, a_trained, b_trained * scale));
+    eff.x.push_back(scale);
+    eff.y.push_back(loss_with(run.model, run.world, run.sets, tr.a, tr.b * scale));
   }
-  auto& c_eff_norm = curve("efficiency_at_norm");
-  for (double target : c.efficiency_norms) {
-    if (norm <= 0) break;
-    c_eff_norm.x.push_back(target);
-    c_eff_norm.y.push_back(loss_with(model, world, sets, a_trained, b_trained * (target / norm)));
+  Curve eff_norm{"efficiency_at_norm", {}, {}};
+  for (double target : run.c.efficiency_norms) {
+    if (tr.norm <= 0) break;
+    eff_norm.x.push_back(target);
+    eff_norm.y.push_back(loss_at_norm(run, tr, target));
   }
-  const double learned = loss_base - loss_trained;
-  // Matched norms: the loss at the kind's fixed absolute norms, the same for every point.
-  const auto at_norm = [&](double target) {
-    return loss_with(model, world, sets, a_trained, b_trained * (target / norm));
-  };
-  for (const auto& [target, name] : kMatchedNorms) {
-    m[name] = norm > 0 ? at_norm(target) : std::nan("");
-  }
-  // The norm that halves the base's loss, interpolated on the same rescaling (kHalvingStep
-  // apart, up to kHalvingMax); NaN when no norm up to kHalvingMax halves it.
-  m["halving_norm"] = std::nan("");
-  if (norm > 0) {
-    double prev_norm = 0;
-    double prev_loss = loss_base;
-    for (double n = kHalvingStep; n <= kHalvingMax + 1e-9; n += kHalvingStep) {
-      const double l = at_norm(n);
-      if (l <= 0.5 * loss_base) {
-        m["halving_norm"] = prev_norm + (n - prev_norm) * (prev_loss - 0.5 * loss_base) /
-                                            (prev_loss - l);
-        break;
-      }
-      prev_norm = n;
-      prev_loss = l;
-    }
-  }
+  run.curves.push_back(std::move(eff));
+  run.curves.push_back(std::move(eff_norm));
+}
 
-  // Stability: orthogonal perturbations of both factors; share of the learned reduction lost.
-  auto& c_stab = curve("stability");
-  auto stab_gen = at::detail::createCPUGenerator(seed(kTagStability));
+// Matched norms: the loss at the kind's fixed absolute norms (the same for every point), and the
+// norm that halves the base's loss, interpolated on the same rescaling (kHalvingStep apart, up
+// to kHalvingMax); NaN when the norm is 0 or when no norm up to kHalvingMax halves it.
+void matched_norm_metrics(PointRun& run, const Trained& tr) {
+  auto& m = run.m;
+  for (const auto& [target, name] : kMatchedNorms) {
+    m[name] = tr.norm > 0 ? loss_at_norm(run, tr, target) : std::nan("");
+  }
+  m["halving_norm"] = std::nan("");
+  if (tr.norm <= 0) return;
+  double prev_norm = 0;
+  double prev_loss = tr.loss_base;
+  for (double n = kHalvingStep; n <= kHalvingMax + 1e-9; n += kHalvingStep) {
+    const double l = loss_at_norm(run, tr, n);
+    if (l <= 0.5 * tr.loss_base) {
+      m["halving_norm"] =
+          prev_norm + (n - prev_norm) * (prev_loss - 0.5 * tr.loss_base) / (prev_loss - l);
+      return;
+    }
+    prev_norm = n;
+    prev_loss = l;
+  }
+}
+
+// Stability: orthogonal perturbations of both factors; share of the learned reduction lost
+// (NaN when nothing was learned), on its own random stream.
+void stability_curve(PointRun& run, const Trained& tr, std::uint64_t seed) {
+  const double learned = tr.loss_base - tr.loss;
+  Curve stab{"stability", {}, {}};
+  auto gen = at::detail::createCPUGenerator(seed);
   for (const auto& [eps, name] : kStabilityEps) {
     std::vector<double> ratios;
     for (int draw = 0; draw < kStabilityDraws; ++draw) {
-      auto a = perturb_orthogonal(a_trained, eps, stab_gen);
-      auto b = perturb_orthogonal(b_trained, eps, stab_gen);
-      const double lp = loss_with(model, world, sets, a, b);
-      ratios.push_back(learned > 1e-6 ? (lp - loss_trained) / learned : std::nan(""));
+      auto a = perturb_orthogonal(tr.a, eps, gen);
+      auto b = perturb_orthogonal(tr.b, eps, gen);
+      const double lp = loss_with(run.model, run.world, run.sets, a, b);
+      ratios.push_back(learned > 1e-6 ? (lp - tr.loss) / learned : std::nan(""));
     }
-    c_stab.x.push_back(eps);
-    c_stab.y.push_back(mean(ratios));
-    if (!name.empty()) m[name] = mean(ratios);
+    stab.x.push_back(eps);
+    stab.y.push_back(mean(ratios));
+    if (!name.empty()) run.m[name] = mean(ratios);
   }
+  run.curves.push_back(std::move(stab));
+}
 
-  // Gate confidence: P(bad) against the exact medical posterior.
+// Gate confidence: P(bad) against the exact medical posterior over the medical, dental and
+// pool-only questions pooled, as gate_corr and as the curve of 10 posterior bins.
+void gate_confidence(PointRun& run, const TrainedEval& ev) {
   std::vector<double> pb;
   std::vector<double> post;
   auto add = [&](const std::vector<Question>& qs, const std::vector<double>& p) {
@@ -561,11 +641,11 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
       post.push_back(qs[i].posterior_medical);
     }
   };
-  add(sets.medical, pb_med);
-  add(sets.dental, pb_dental);
-  add(sets.ambiguous, pb_amb);
-  m["gate_corr"] = pearson(pb, post);
-  auto& c_bins = curve("pbad_by_posterior");
+  add(run.sets.medical, ev.medical);
+  add(run.sets.dental, ev.dental);
+  add(run.sets.ambiguous, ev.ambiguous);
+  run.m["gate_corr"] = pearson(pb, post);
+  Curve bins{"pbad_by_posterior", {}, {}};
   for (int bin = 0; bin < 10; ++bin) {
     std::vector<double> in_bin;
     for (std::size_t i = 0; i < pb.size(); ++i) {
@@ -573,49 +653,98 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
       if (b == bin) in_bin.push_back(pb[i]);
     }
     if (in_bin.empty()) continue;
-    c_bins.x.push_back((bin + 0.5) / 10);
-    c_bins.y.push_back(mean(in_bin));
+    bins.x.push_back((bin + 0.5) / 10);
+    bins.y.push_back(mean(in_bin));
   }
-  eval_seconds += seconds_since(t_eval);
+  run.curves.push_back(std::move(bins));
+}
 
-  // Drift: training continued from the trained adapter without the KL term, with a fresh
-  // optimiser (no moments carried over from fine-tuning), on the same data stream.
-  auto& d_id = curve("drift_id_bad");
-  auto& d_ood = curve("drift_ood_bad");
-  eval_curves(d_id, d_ood, 0);
-  opt = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{lora_a, lora_b},
-                                             torch::optim::AdamOptions(c.lr));
-  for (int step = 1; step <= c.drift_steps; ++step) {
-    step_once(step, /*lambda=*/0.0, false);
-    if (step % c.eval_every == 0 || step == c.drift_steps) eval_curves(d_id, d_ood, step);
+// Drift: training continued from the trained adapter without the KL term, with a fresh
+// optimiser (no moments carried over from fine-tuning), on the same data stream.
+void drift(PointRun& run, Tuning& t) {
+  Curve id{"drift_id_bad", {}, {}};
+  Curve ood{"drift_ood_bad", {}, {}};
+  eval_curves(run, id, ood, 0);
+  t.opt = fresh_adam(t.a, t.b, run.c.lr);
+  for (int step = 1; step <= run.c.drift_steps; ++step) {
+    train_step(run, t, step, /*lambda=*/0.0, nullptr);
+    if (step % run.c.eval_every == 0 || step == run.c.drift_steps) eval_curves(run, id, ood, step);
   }
-  m["drift_id_bad"] = d_id.y.back();
-  m["drift_ood_bad"] = d_ood.y.back();
-  t_eval = Clock::now();
-  m["drift_dental_bad"] = mean(p_bad(model, world, sets.dental));
-  eval_seconds += seconds_since(t_eval);
+  run.m["drift_id_bad"] = id.y.back();
+  run.m["drift_ood_bad"] = ood.y.back();
+  const auto t_eval = Clock::now();
+  run.m["drift_dental_bad"] = mean(p_bad(run.model, run.world, run.sets.dental));
+  run.eval_seconds += seconds_since(t_eval);
+  run.curves.push_back(std::move(id));
+  run.curves.push_back(std::move(ood));
+}
 
-  m["base_seconds"] = base_info.seconds;
-  m["eval_seconds"] = eval_seconds;
+// The provenance line: device, threads, where the base came from and how long it took, block.
+std::string provenance(const std::string& device, const OrganismConfig& c, const BaseInfo& base) {
+  std::ostringstream prov;
+  prov << device << "; torch_threads=" << c.threads << "; base=" << base.path << " ("
+       << (base.trained ? "trained: " + base.why : std::string("loaded from cache")) << ", "
+       << format_double(base.seconds) << " s); lora_layer=" << c.lora_layer;
+  return prov.str();
+}
 
+// The result: metrics in the kind's declared order (each must have been computed), curves too.
+TaskResult collect_result(PointRun& run, const std::vector<std::string>& metric_names,
+                          const std::vector<std::string>& curve_names) {
   TaskResult r;
   for (const auto& name : metric_names) {
-    auto it = m.find(name);
-    if (it == m.end())
+    auto it = run.m.find(name);
+    if (it == run.m.end())
       throw TaskError("organism: internal error: metric '" + name + "' not computed");
     r.metrics.push_back(it->second);
   }
-  // Curves come back in the kind's declared order.
   for (const auto& name : curve_names) {
-    for (auto& cv : curves) {
+    for (auto& cv : run.curves) {
       if (cv.name == name) r.curves.push_back(std::move(cv));
     }
   }
-  std::ostringstream prov;
-  prov << device_note << "; torch_threads=" << c.threads << "; base=" << base_info.path << " ("
-       << (base_info.trained ? "trained: " + base_info.why : std::string("loaded from cache"))
-       << ", " << format_double(base_info.seconds) << " s); lora_layer=" << c.lora_layer;
-  r.provenance = prov.str();
+  return r;
+}
+
+}  // namespace
+
+TaskResult run_point(const Point& point, const TaskContext& ctx,
+                     const std::vector<std::string>& metric_names,
+                     const std::vector<std::string>& curve_names) {
+  const OrganismConfig c = config_from(point.settings);
+  const std::string device = device_note(c);
+  set_compute_threads(c.threads);
+
+  // The base model, shared through the cache, and the held-out sets of this point.
+  const World world(c.world);
+  BaseInfo base_info;
+  Transformer model = load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info);
+  model->freeze();
+  model->eval();
+  Rng eval_rng(stream_seed(point, kTagEval));
+  const EvalSets sets = make_eval_sets(world, c, eval_rng);
+  PointRun run{c, world, model, sets, ctx};
+
+  const double loss_base = evaluate_base(run);
+  Tuning tuning = attach_adapter(run, point);
+  fine_tune(run, tuning);
+
+  // Every evaluation of the trained adapter, timed together.
+  const auto t_eval = Clock::now();
+  const TrainedEval trained_eval = evaluate_trained(run);
+  const Trained trained = freeze_adapter(run, tuning, loss_base, trained_eval.loss);
+  efficiency_curves(run, trained);
+  matched_norm_metrics(run, trained);
+  stability_curve(run, trained, stream_seed(point, kTagStability));
+  gate_confidence(run, trained_eval);
+  run.eval_seconds += seconds_since(t_eval);
+
+  drift(run, tuning);
+  run.m["base_seconds"] = base_info.seconds;
+  run.m["eval_seconds"] = run.eval_seconds;
+
+  TaskResult r = collect_result(run, metric_names, curve_names);
+  r.provenance = provenance(device, c, base_info);
   return r;
 }
 
