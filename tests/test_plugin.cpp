@@ -165,4 +165,6 @@ TEST_CASE("run_many runs a batch point by point and keeps each failure with its 
   CHECK_FALSE(outcomes[1].result);
   CHECK_THROWS_AS(std::rethrow_exception(outcomes[1].error), TaskFailed);
   CHECK(outcomes[2].result->metrics[0] == 6.0);
+  // Through the plugin wrapper, a batch's results name the plugin as single runs do.
+  CHECK(outcomes[0].result->provenance == "twice; plugin=emsweep-twice.so " + file_digest(plugin("twice")));
 }

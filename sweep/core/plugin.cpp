@@ -72,11 +72,21 @@ class PluginTask : public Task {
   PluginTask(std::unique_ptr<Task> inner, std::string tag) : inner_(std::move(inner)), tag_(std::move(tag)) {}
   TaskResult run(const Point& point, const TaskContext& ctx) override {
     TaskResult r = inner_->run(point, ctx);
-    r.provenance += (r.provenance.empty() ? "" : "; ") + tag_;
+    tag(r);
     return r;
+  }
+  // Forwarded, so that a plugin that packs points keeps doing so.
+  std::vector<PointOutcome> run_many(const std::vector<Point>& points, const TaskContext& ctx) override {
+    std::vector<PointOutcome> out = inner_->run_many(points, ctx);
+    for (auto& o : out) {
+      if (o.result) tag(*o.result);
+    }
+    return out;
   }
 
  private:
+  void tag(TaskResult& r) const { r.provenance += (r.provenance.empty() ? "" : "; ") + tag_; }
+
   std::unique_ptr<Task> inner_;
   std::string tag_;
 };

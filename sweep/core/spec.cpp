@@ -1630,7 +1630,8 @@ void read_exclusions(Checker& c, YAML::Node& root, const std::set<std::string>& 
   }
 }
 
-// The checks that need the whole spec: the grid keeps a point, argv's placeholders, the kind's.
+// The checks that need the whole spec: the grid keeps at least one point, argv's placeholders
+// name declared parameters, and the kind's own cross-setting check holds.
 void check_sweep(Checker& c, YAML::Node& root, const YAML::Node& grid, const YAML::Node& task,
                  const SweepSpec& spec) {
   if (c.ok()) {
