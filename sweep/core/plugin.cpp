@@ -176,7 +176,10 @@ std::vector<std::string> load_plugin(const std::string& file, TaskRegistry& regi
     if (std::string why = declaration_problem(k); !why.empty()) {
       throw EnvironmentError("task-kind plugin " + file + ": " + why, hint);
     }
-    if (const TaskKindInfo* have = registry.find(name); have != nullptr && have->plugin.empty()) {
+    const std::vector<std::string> known = registry.names();  // not find(): no plugin lookup
+    const bool built_in = std::find(known.begin(), known.end(), name) != known.end() &&
+                          registry.find(name)->plugin.empty();
+    if (built_in) {
       throw EnvironmentError("task-kind plugin " + file + " declares '" + name +
                                  "', which emsweep already has built in",
                              "give the plugin's kind another name");
