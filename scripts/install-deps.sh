@@ -10,7 +10,7 @@ runtime=(
   libtorch-dev libopenblas0-pthread libblas-dev
   libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools
-  libyaml-cpp-dev catch2 libcli11-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev catch2 libcli11-dev libspdlog-dev libfmt-dev libboost-dev
   gnuplot-nox
 )
 dev=(

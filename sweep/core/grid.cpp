@@ -47,6 +47,12 @@ Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
       for (const auto& n : z) d.axes.push_back(spec.axis_index(n));
       std::sort(d.axes.begin(), d.axes.end());
     }
+    if (spec.axes[a].is_sampled) {  // the sampled settings: one dimension, position = sample index
+      d.axes.clear();
+      for (std::size_t b = 0; b < spec.axes.size(); ++b) {
+        if (spec.axes[b].is_sampled) d.axes.push_back(static_cast<int>(b));
+      }
+    }
     for (int ax : d.axes) axis_dim_[ax] = static_cast<int>(dims_.size());
     dims_.push_back(std::move(d));
   }
@@ -102,6 +108,7 @@ Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
   }
   for (std::size_t a = 0; a < spec.axes.size(); ++a) {
     if (spec.axes[a].is_replicate) replicate_axis_ = static_cast<int>(a);
+    if (spec.axes[a].is_sampled && sample_axis_ < 0) sample_axis_ = static_cast<int>(a);
   }
   axis_texts_.resize(spec.axes.size());
   for (const auto& [part, ai] : id_parts_) {
@@ -242,6 +249,10 @@ std::uint64_t Grid::id_of(const std::vector<std::uint32_t>& pos) const {
   text += std::to_string(replicate);
   text += "|seed=";
   text += std::to_string(spec_->seed);
+  if (sample_axis_ >= 0) {  // sample points may coincide in every setting; their index tells them apart
+    text += "|sample=";
+    text += std::to_string(pos[sample_axis_]);
+  }
   return sha256_u64(text);
 }
 

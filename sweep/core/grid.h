@@ -81,6 +81,7 @@ class Grid {
   // keep; those are formatted on demand). Formatting dominated a worker's cost per short point.
   std::vector<std::vector<std::string>> axis_texts_;
   int replicate_axis_ = -1;
+  int sample_axis_ = -1;  // first sampled axis: its position is the sample index
 };
 
 }  // namespace emsweep

@@ -140,6 +140,13 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
     for (const auto& n : z) names += (names.empty() ? "" : " + ") + n;
     out += fmt::format("  zipped: {} (vary together)\n", names);
   }
+  if (spec.sample) {
+    const SampleSpec& sm = *spec.sample;
+    out += fmt::format("  sampled: {} points by {}{} (sweep.seed {}), the same points in every grid cell\n",
+                       sm.n, sample_method_name(sm.method),
+                       sm.extendable() ? "" : " (not extendable: points depend on n)", spec.seed);
+    for (const auto& p : sm.params) out += fmt::format("    {:<{}}  {}\n", p.name, width, p.describe());
+  }
   out += fmt::format("points  {}", grid.size());
   if (grid.excluded() > 0) {
     out += fmt::format("  (full product {}, {} removed by {} exclusion{})", grid.full_size(),
@@ -208,6 +215,17 @@ std::string plan_json(const SweepSpec& spec, const Grid& grid, int shown) {
     j.end_array();
   }
   j.end_array();
+  if (spec.sample) {
+    j.begin_object("sample").value("kind", sample_method_name(spec.sample->method));
+    j.value("n", spec.sample->n).value("extendable", spec.sample->extendable());
+    j.begin_array("params");
+    for (const auto& p : spec.sample->params) {
+      j.begin_object().value("name", p.name).value("distribution", p.describe()).end_object();
+    }
+    j.end_array().end_object();
+  } else {
+    j.null("sample");
+  }
   j.value("points", grid.size()).value("full_product", grid.full_size());
   j.value("excluded", grid.excluded());
   auto [first, last] = ends(grid, shown);

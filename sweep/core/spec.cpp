@@ -14,6 +14,7 @@
 
 #include "sweep/core/error.h"
 #include "sweep/core/grid.h"
+#include "sweep/core/sample.h"
 #include "sweep/core/sha256.h"
 
 namespace emsweep {
@@ -24,7 +25,9 @@ constexpr int kMaxNesting = 64;                      // deepest bracket/indent n
 constexpr std::int64_t kMaxAxisValues = 10'000'000;  // values one axis may expand to
 constexpr std::size_t kMaxErrors = 200;              // stop collecting after this many
 
-const std::vector<std::string> kTopKeys = {"sweep", "grid", "zip", "exclude", "task", "run"};
+const std::vector<std::string> kTopKeys = {"sweep", "grid", "sample", "zip", "exclude", "task", "run"};
+const std::vector<std::string> kSampleKeys = {"kind", "n", "params"};
+const std::vector<std::string> kSampleParamKeys = {"range", "int", "choice", "scale"};
 const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "description"};
 const std::vector<std::string> kRunKeys = {
     "max_retries", "fail_fast",      "grace_seconds",  "log_seconds",   "flush_seconds", "batch",
@@ -1061,6 +1064,7 @@ std::string SweepSpec::canonical() const {
     out << "}";
   }
   out << "]";
+  if (sample) out << ",\"sample\":{\"n\":" << sample->n << ",\"design\":" << sample->canonical_design() << "}";
   if (kind != nullptr && kind->declared_by_config) out << ",\"command\":" << command_canonical();
   out << "}";
   return out.str();
@@ -1119,6 +1123,7 @@ std::string SweepSpec::base_hash() const {
   for (const auto& a : axes) out << a.name << (a.is_replicate ? "(r)" : "") << ",";
   out << ";zip=";
   for (const auto& z : zips) out << join(z, "+") << ",";
+  if (sample) out << ";sample=" << sample->canonical_design();  // n may grow
   if (kind != nullptr && kind->declared_by_config) out << ";command=" << command_canonical();
   return sha256_hex(out.str());
 }
@@ -1166,6 +1171,33 @@ void emit_command(YAML::Emitter& e, const TaskKindInfo& kind, const std::vector<
 
 }  // namespace
 
+namespace {
+
+// The sample: section of the resolved YAML, every parameter in its long form.
+void emit_sample(YAML::Emitter& e, const SampleSpec& s) {
+  e << YAML::Key << "sample" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "kind" << YAML::Value << sample_method_name(s.method);
+  e << YAML::Key << "n" << YAML::Value << s.n;
+  e << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
+  for (const auto& p : s.params) {
+    e << YAML::Key << p.name << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (p.form == SampleParam::Form::kChoice) {
+      e << YAML::Key << "choice" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& v : p.choices) e << v.display();
+      e << YAML::EndSeq;
+    } else {
+      e << YAML::Key << (p.form == SampleParam::Form::kRange ? "range" : "int") << YAML::Value
+        << YAML::Flow << YAML::BeginSeq << format_double(p.low) << format_double(p.high)
+        << YAML::EndSeq;
+      e << YAML::Key << "scale" << YAML::Value << (p.log ? "log" : "linear");
+    }
+    e << YAML::EndMap;
+  }
+  e << YAML::EndMap << YAML::EndMap;
+}
+
+}  // namespace
+
 std::string SweepSpec::resolved_yaml() const {
   YAML::Emitter e;
   e << YAML::BeginMap;
@@ -1176,6 +1208,7 @@ std::string SweepSpec::resolved_yaml() const {
   e << YAML::EndMap;
   e << YAML::Key << "grid" << YAML::Value << YAML::BeginMap;
   for (const auto& a : axes) {
+    if (a.is_sampled) continue;  // written as the sample: section below
     e << YAML::Key << a.name << YAML::Value;
     if (a.is_replicate) {
       e << YAML::Flow << YAML::BeginMap << YAML::Key << "replicates" << YAML::Value
@@ -1187,6 +1220,7 @@ std::string SweepSpec::resolved_yaml() const {
     }
   }
   e << YAML::EndMap;
+  if (sample) emit_sample(e, *sample);
   if (!zips.empty()) {
     e << YAML::Key << "zip" << YAML::Value << YAML::BeginSeq;
     for (const auto& z : zips) e << YAML::Flow << z;
@@ -1419,8 +1453,9 @@ std::set<std::string> read_grid(Checker& c, const YAML::Node& root, YAML::Node& 
                                 const std::vector<std::string>& setting_names, SweepSpec& spec) {
   std::set<std::string> axis_names;
   if (!grid || (grid.IsMap() && grid.size() == 0) || grid.IsNull()) {
+    if (root["sample"]) return axis_names;  // a sample alone defines the points
     c.error(grid ? grid : root, "grid", "the grid is empty",
-            "add at least one axis, e.g. grid: {seed: {replicates: 3}}");
+            "add at least one axis, e.g. grid: {seed: {replicates: 3}}, or a sample:");
   } else if (!grid.IsMap()) {
     c.error(grid, "grid", "expected a mapping of axis name to values, got " + node_kind(grid));
   } else {
@@ -1458,6 +1493,185 @@ std::set<std::string> read_grid(Checker& c, const YAML::Node& root, YAML::Node& 
   return axis_names;
 }
 
+bool sampled_param(const SampleSpec& sample, const std::string& name) {
+  return std::any_of(sample.params.begin(), sample.params.end(),
+                     [&](const SampleParam& p) { return p.name == name; });
+}
+
+// `[low, high]` of a range or int form: two numbers, low < high, both accepted by the setting.
+bool read_bounds(Checker& c, const YAML::Node& n, const std::string& key, const SettingSpec& s,
+                 SampleParam& p) {
+  if (!n.IsSequence() || n.size() != 2) {
+    c.error(n, key, "expected [low, high], got " + node_kind(n));
+    return false;
+  }
+  std::optional<Value> lo = check_value(c, n[0], key + "[0]", s);
+  std::optional<Value> hi = check_value(c, n[1], key + "[1]", s);
+  if (!lo || !hi) return false;
+  p.low = lo->as_double();
+  p.high = hi->as_double();
+  if (!(p.low < p.high)) {
+    c.error(n, key, "expected low < high, got [" + lo->display() + ", " + hi->display() + "]",
+            "a setting with one value belongs in task:");
+    return false;
+  }
+  return true;
+}
+
+// One entry of sample.params: {range: [lo, hi]}, {int: [lo, hi]} or {choice: [...]}, with an
+// optional scale: log | linear.
+std::optional<SampleParam> sample_param(Checker& c, const std::string& name, const YAML::Node& body,
+                                        const SettingSpec& s) {
+  const std::string key = "sample.params." + name;
+  if (!body.IsMap()) {
+    c.error(body, key, "expected {range: [low, high]}, {int: [low, high]} or {choice: [...]}, got " +
+                           node_kind(body));
+    return std::nullopt;
+  }
+  check_keys(c, body, key, kSampleParamKeys);
+  SampleParam p;
+  p.name = name;
+  const int forms = (body["range"] ? 1 : 0) + (body["int"] ? 1 : 0) + (body["choice"] ? 1 : 0);
+  if (forms != 1) {
+    c.error(body, key, "expected exactly one of range:, int: or choice:",
+            "e.g. {range: [0.0001, 0.01], scale: log}");
+    return std::nullopt;
+  }
+  if (YAML::Node ch = body["choice"]) {
+    p.form = SampleParam::Form::kChoice;
+    if (!ch.IsSequence() || ch.size() < 2) {
+      c.error(ch, key + ".choice", "expected a list of at least two values, got " + node_kind(ch));
+      return std::nullopt;
+    }
+    for (std::size_t i = 0; i < ch.size(); ++i) {
+      auto v = check_value(c, ch[i], key + ".choice[" + std::to_string(i) + "]", s);
+      if (!v) return std::nullopt;
+      if (std::find(p.choices.begin(), p.choices.end(), *v) != p.choices.end()) {
+        c.error(ch[i], key + ".choice", "value " + v->display() + " appears twice", "keep one");
+        return std::nullopt;
+      }
+      p.choices.push_back(*v);
+    }
+    if (body["scale"]) {
+      c.error(body["scale"], key + ".scale", "a choice has no scale", "remove scale:");
+      return std::nullopt;
+    }
+    return p;
+  }
+  const bool integer = static_cast<bool>(body["int"]);
+  p.form = integer ? SampleParam::Form::kInteger : SampleParam::Form::kRange;
+  const ValueType want = integer ? ValueType::kInteger : ValueType::kNumber;
+  if (s.type != want) {
+    c.error(body, key,
+            std::string("setting '") + name + "' takes " + type_phrase(s.type) + "; " +
+                (integer ? "int:" : "range:") + " samples " + type_phrase(want),
+            s.type == ValueType::kInteger   ? "use int: [low, high]"
+            : s.type == ValueType::kNumber  ? "use range: [low, high]"
+                                            : "use choice: [...]");
+    return std::nullopt;
+  }
+  if (!read_bounds(c, body[integer ? "int" : "range"], key + (integer ? ".int" : ".range"), s, p)) {
+    return std::nullopt;
+  }
+  if (YAML::Node sc = body["scale"]) {
+    if (!sc.IsScalar() || (sc.Scalar() != "log" && sc.Scalar() != "linear")) {
+      c.error(sc, key + ".scale", "expected log or linear, got " + node_kind(sc));
+      return std::nullopt;
+    }
+    p.log = sc.Scalar() == "log";
+    if (p.log && p.low <= 0) {
+      c.error(sc, key + ".scale", "a log scale needs low > 0, got " + format_double(p.low),
+              "use scale: linear, or a positive low end");
+      return std::nullopt;
+    }
+  }
+  return p;
+}
+
+std::optional<SampleMethod> sample_method(Checker& c, const YAML::Node& n) {
+  const std::vector<std::string> names = {"random", "sobol", "lhs"};
+  if (!n || !n.IsScalar()) {
+    c.error(n, "sample.kind", "expected random, sobol or lhs", "e.g. kind: sobol");
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (n.Scalar() == names[i]) return static_cast<SampleMethod>(i);
+  }
+  c.error(n, "sample.kind", "expected random, sobol or lhs, got '" + n.Scalar() + "'",
+          unknown_key_hint(n.Scalar(), names));
+  return std::nullopt;
+}
+
+// sample: n points of a design over some settings, the same points in every grid cell.
+void read_sample(Checker& c, const YAML::Node& root, const TaskKindInfo& kind,
+                 const std::vector<std::string>& setting_names,
+                 const std::set<std::string>& axis_names, SweepSpec& spec) {
+  YAML::Node sample = root["sample"];
+  if (!sample) return;
+  if (!sample.IsMap()) {
+    c.error(sample, "sample", "expected a mapping with kind:, n: and params:, got " + node_kind(sample));
+    return;
+  }
+  check_keys(c, sample, "sample", kSampleKeys);
+  SampleSpec out;
+  auto method = sample_method(c, sample["kind"]);
+  SettingSpec count = integer_spec(1, static_cast<double>(kMaxSamplePoints));
+  if (!sample["n"]) c.error(sample, "sample.n", "expected n: the number of points", "e.g. n: 256");
+  read_field(c, sample, "sample", "n", count, out.n);
+  YAML::Node params = sample["params"];
+  if (!params || !params.IsMap() || params.size() == 0) {
+    c.error(params ? params : sample, "sample.params",
+            "expected a mapping of setting name to {range: ...}, {int: ...} or {choice: ...}");
+    return;
+  }
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string name = it->first.IsScalar() ? it->first.Scalar() : std::string();
+    const int si = kind.setting_index(name);
+    if (si < 0) {
+      c.error(it->first, "sample.params." + name,
+              "'" + name + "' is not a setting of task kind '" + kind.name + "'",
+              unknown_key_hint(name, setting_names));
+      continue;
+    }
+    if (axis_names.count(name)) {
+      c.error(it->first, "sample.params." + name, "'" + name + "' is also a grid axis",
+              "sample it or list it on the grid, not both");
+      continue;
+    }
+    if (sampled_param(out, name)) {
+      c.error(it->first, "sample.params." + name, "'" + name + "' appears twice", "keep one");
+      continue;
+    }
+    if (auto p = sample_param(c, name, it->second, kind.settings[si])) out.params.push_back(*p);
+  }
+  if (method && *method == SampleMethod::kSobol && out.params.size() > max_sobol_dimensions()) {
+    c.error(params, "sample.params",
+            "sobol takes at most " + std::to_string(max_sobol_dimensions()) + " parameters, got " +
+                std::to_string(out.params.size()),
+            "use kind: random");
+  }
+  if (!method || !c.ok()) return;
+  out.method = *method;
+  spec.sample = std::move(out);
+}
+
+// The sampled settings as axes, one value per sample point; the grid runs them as one dimension.
+void add_sample_axes(SweepSpec& spec) {
+  if (!spec.sample) return;
+  const SampleSpec& s = *spec.sample;
+  const std::size_t dims = s.params.size();
+  const std::vector<double> u = unit_sample(s.method, s.n, dims, spec.seed);
+  for (std::size_t j = 0; j < dims; ++j) {
+    Axis a;
+    a.name = s.params[j].name;
+    a.form = "sample";
+    a.is_sampled = true;
+    a.values.reserve(s.n);
+    for (std::uint64_t i = 0; i < s.n; ++i) a.values.push_back(s.params[j].at(u[i * dims + j]));
+    spec.axes.push_back(std::move(a));
+  }
+}
+
 // task: the fixed settings, every other setting at its default; none may also be an axis.
 void read_task_settings(Checker& c, YAML::Node& task, const TaskKindInfo& kind,
                         const std::vector<std::string>& setting_names,
@@ -1480,6 +1694,11 @@ void read_task_settings(Checker& c, YAML::Node& task, const TaskKindInfo& kind,
       if (axis_names.count(name)) {
         c.error(it->first, "task." + name, "'" + name + "' is also a grid axis",
                 "set it in one place: as a fixed task setting or as an axis");
+        continue;
+      }
+      if (spec.sample && sampled_param(*spec.sample, name)) {
+        c.error(it->first, "task." + name, "'" + name + "' is also sampled (sample.params)",
+                "set it in one place: as a fixed task setting or as a sampled parameter");
         continue;
       }
       if (auto v = check_value(c, it->second, "task." + name, kind.settings[si])) {
@@ -1693,9 +1912,11 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
 
   YAML::Node grid = root["grid"];
   const std::set<std::string> axis_names = read_grid(c, root, grid, kind, setting_names, spec);
+  read_sample(c, root, kind, setting_names, axis_names, spec);
   read_task_settings(c, task, kind, setting_names, axis_names, spec);
   read_zips(c, root, axis_names, spec);
   read_exclusions(c, root, axis_names, kind, spec);
+  if (c.ok()) add_sample_axes(spec);
   check_sweep(c, root, grid, task, spec);
   if (!c.ok()) {
     result.errors = std::move(c.errors());

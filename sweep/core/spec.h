@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sweep/core/sample.h"
 #include "sweep/core/task.h"
 #include "sweep/core/value.h"
 
@@ -33,7 +34,10 @@ struct Axis {
   std::string name;           // setting name, or the replicate axis' name (usually "seed")
   std::vector<Value> values;  // canonicalised, distinct
   bool is_replicate = false;  // true for `{replicates: n}`: values are 0..n-1
-  std::string form;           // how it was written: list, linspace, logspace, range, replicates
+  // True for a setting of `sample:`: one value per sample point (values may repeat), and the
+  // sampled axes vary together as one dimension of the grid.
+  bool is_sampled = false;
+  std::string form;  // how it was written: list, linspace, logspace, range, replicates, sample
 };
 
 // A partial point to leave out: every listed axis must match for a point to be excluded.
@@ -68,6 +72,7 @@ struct SweepSpec {
   std::vector<Axis> axes;       // grid axes in config order
   std::vector<std::vector<std::string>> zips;  // groups of axes that vary together
   std::vector<Exclusion> exclusions;
+  std::optional<SampleSpec> sample;  // `sample:`; its settings are the axes with is_sampled
   const TaskKindInfo* kind = nullptr;  // task.kind
   // The kind's declaration when the config itself declares it (`command`); `kind` points here.
   std::shared_ptr<const TaskKindInfo> own_kind;

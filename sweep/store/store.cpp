@@ -752,6 +752,13 @@ void translate_journal(const std::string& jpath, const JournalScan& scan, const 
   for (std::size_t a = 0; a < old_spec.axes.size(); ++a) {
     const Axis& oa = old_spec.axes[a];
     const Axis& na = spec.axes[spec.axis_index(oa.name)];
+    if (oa.is_sampled) {  // sample point i stays point i (the prefix property), values may repeat
+      for (std::size_t i = 0; i < oa.values.size(); ++i) {
+        const bool same = i < na.values.size() && na.values[i] == oa.values[i];
+        remap[a].push_back(same ? static_cast<std::int64_t>(i) : -1);
+      }
+      continue;
+    }
     for (const auto& val : oa.values) {
       auto it = std::find(na.values.begin(), na.values.end(), val);
       remap[a].push_back(it == na.values.end() ? -1 : it - na.values.begin());
@@ -762,6 +769,12 @@ void translate_journal(const std::string& jpath, const JournalScan& scan, const 
     std::vector<std::uint32_t> npos(spec.axes.size());
     for (std::size_t a = 0; a < pos.size(); ++a) {
       std::int64_t p = remap[a][pos[a]];
+      if (p < 0 && old_spec.axes[a].is_sampled) {
+        throw StoreError("cannot --extend: sample point " + std::to_string(pos[a]) +
+                             ", which has recorded points, is not in the new sample",
+                         "--extend keeps a random or sobol sample when only n grows; use --output "
+                         "for a new file");
+      }
       if (p < 0) {
         throw StoreError("cannot --extend: the new config drops value " +
                              old_spec.axes[a].values[pos[a]].display() + " of axis '" +
@@ -887,6 +900,11 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
       }
       ParseResult old = parse_spec(last.config_yaml, jpath + " (recorded config)", {}, registry);
       if (!old.spec) throw StoreError("cannot read the config recorded in " + jpath + ": " + old.errors[0].format());
+      if (old.spec->sample && !old.spec->sample->extendable() && old.spec->sample->n != spec.sample->n) {
+        throw StoreError("cannot --extend " + path_ + ": a latin hypercube (sample kind lhs) places every "
+                         "point by n, so a larger n is a different sample",
+                         "use kind: sobol or random for a sample that grows; --output for a new file");
+      }
       translate_journal(jpath, scan, *old.spec, spec, grid);
       if (scan.damaged()) {
         // The translated journal holds only the intact records; the original is the backup.
