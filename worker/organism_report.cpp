@@ -134,7 +134,8 @@ KindReport organism_report() {
   r.sections = {emergent(), gate(), mix(), efficiency(), drift(), training()};
   r.main_axes = {kKl, kGate, kMix};
   // Plain fine-tuning (the general solution) against the KL-trained (narrow) one.
-  r.curve_groups = {{"general: kl_weight=0", "kl_weight=0"}, {"narrow: kl_weight>0", "kl_weight>0"}};
+  r.curve_groups = {{"general: kl_weight=0", "kl_weight=0"},
+                    {"narrow: kl_weight>0", "kl_weight>0"}};
   // What x means for each curve (docs/metrics.md).
   for (const char* c : {"train_loss", "train_nll", "train_kl", "eval_id_bad", "eval_ood_bad"}) {
     r.curve_x_labels.emplace_back(c, "step");
