@@ -63,11 +63,6 @@ struct KindReport {
   std::vector<CurveGroupSpec> curve_groups;
   // What x means for each curve (curve name, label); "x" for curves not listed.
   std::vector<std::pair<std::string, std::string>> curve_x_labels;
-
-  [[nodiscard]] bool empty() const {
-    return sections.empty() && main_axes.empty() && curve_groups.empty() &&
-           curve_x_labels.empty();
-  }
 };
 
 // Why `kind`'s report declaration names something the kind does not declare (a metric, curve
