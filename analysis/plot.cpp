@@ -238,15 +238,32 @@ std::string x_setup(const XMap& m) {
   }
 }
 
-// What x means for the curves the organism writes (docs/metrics.md); "x" for others.
-std::string curve_x_label(const std::string& curve) {
-  if (curve.starts_with("train_") || curve.starts_with("eval_")) return "step";
-  if (curve.starts_with("drift_")) return "drift step (no KL term, fresh optimiser)";
-  if (curve == "efficiency") return "adapter scale s (delta scaled to s x its norm)";
-  if (curve == "efficiency_at_norm") return "adapter norm";
-  if (curve == "stability") return "perturbation size epsilon";
-  if (curve == "pbad_by_posterior") return "posterior P(medical | tokens), bin centre";
+// What x means for `curve`: the kind's declared label, else "x".
+std::string curve_x_label(const KindReport* kind, const std::string& curve) {
+  if (kind != nullptr) {
+    for (const auto& [name, label] : kind->curve_x_labels) {
+      if (name == curve) return label;
+    }
+  }
   return "x";
+}
+
+// The groups `declared` names, when the file has every axis they filter on and each group has
+// points among `where`'s; else empty.
+std::vector<CurveGroup> declared_groups(const Results& r, const std::vector<Filter>& where,
+                                        const std::vector<CurveGroupSpec>& declared) {
+  std::vector<CurveGroup> out;
+  for (const CurveGroupSpec& g : declared) {
+    CurveGroup group{g.label, parse_filters({g.where})};
+    for (const Filter& f : group.filters) {
+      if (r.points.axis_index(f.column) < 0) return {};
+    }
+    std::vector<Filter> filters = where;
+    filters.insert(filters.end(), group.filters.begin(), group.filters.end());
+    if (select_rows(r, filters).empty()) return {};
+    out.push_back(std::move(group));
+  }
+  return out;
 }
 
 }  // namespace
@@ -453,20 +470,13 @@ Figure plot_line(const Results& r, const LineSpec& spec, const FigureOptions& o)
   return fig;
 }
 
-std::vector<CurveGroup> default_curve_groups(const Results& r, const std::vector<Filter>& where) {
-  const std::vector<std::size_t> rows = select_rows(r, where);
-  if (r.points.axis_index("kl_weight") >= 0) {
-    bool zero = false;
-    bool positive = false;
-    for (const Group& g : distinct_values(r, "kl_weight", rows)) {
-      zero = zero || g.key_num[0] == 0;
-      positive = positive || g.key_num[0] > 0;
-    }
-    if (zero && positive) {
-      return {{"general: kl_weight=0", parse_filters({"kl_weight=0"})},
-              {"narrow: kl_weight>0", parse_filters({"kl_weight>0"})}};
-    }
+std::vector<CurveGroup> default_curve_groups(const Results& r, const std::vector<Filter>& where,
+                                             const KindReport* kind) {
+  if (kind != nullptr && !kind->curve_groups.empty()) {
+    std::vector<CurveGroup> declared = declared_groups(r, where, kind->curve_groups);
+    if (!declared.empty()) return declared;
   }
+  const std::vector<std::size_t> rows = select_rows(r, where);
   for (const auto& axis : r.points.axes) {
     const std::vector<Group> values = distinct_values(r, axis.name, rows);
     if (values.size() < 2) continue;
@@ -494,7 +504,7 @@ Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions
       groups.push_back({spec.by + "=" + v.key[0], parse_filters({spec.by + "=" + v.key[0]})});
     }
   }
-  if (groups.empty()) groups = default_curve_groups(r, o.where);
+  if (groups.empty()) groups = default_curve_groups(r, o.where, spec.kind);
 
   // Each point's curve, in file order.
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> by_point;
@@ -569,8 +579,9 @@ Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions
     fig.note = fmt::format("{} done point(s) have no {} curve", without_curve, spec.curve);
   fig.title = o.title.empty() ? spec.curve + " per point, by group" : o.title;
   std::string body = title_lines(fig.title, subtitle(o, fig.failed_excluded));
-  body += "set xlabel " + quote(spec.x_label.empty() ? curve_x_label(spec.curve) : spec.x_label) +
-          "\nset ylabel " + quote(spec.curve) + "\n";
+  const std::string x_label =
+      spec.x_label.empty() ? curve_x_label(spec.kind, spec.curve) : spec.x_label;
+  body += "set xlabel " + quote(x_label) + "\nset ylabel " + quote(spec.curve) + "\n";
   if (spec.log_x) body += "set logscale x\n";
   if (spec.log_y) body += "set logscale y\n";
   body +=

@@ -9,6 +9,7 @@
 
 #include "analysis/results.h"
 #include "analysis/select.h"
+#include "sweep/core/report_spec.h"
 
 namespace emsweep::analysis {
 
@@ -42,7 +43,7 @@ struct LineSpec {
                                  // categories when such values include 0, else linear
 };
 
-// A named set of points, e.g. {"general (kl_weight=0)", kl_weight=0}.
+// A named set of points, e.g. {"x=0", x=0}.
 struct CurveGroup {
   std::string label;
   std::vector<Filter> filters;
@@ -55,7 +56,10 @@ struct CurvesSpec {
   std::string by;                  // group by the values of this axis
   bool log_x = false;
   bool log_y = false;
-  std::string x_label{};  // "" = what x means for the organism's curves, else "x"
+  std::string x_label{};  // "" = what the kind declares x means for this curve, else "x"
+  // What the file's task kind declares (analysis/report.h, declared_report): the default groups
+  // and x labels; null: the generic defaults.
+  const KindReport* kind = nullptr;
 };
 
 // What was drawn.
@@ -75,11 +79,12 @@ Figure plot_line(const Results& r, const LineSpec& spec, const FigureOptions& op
 // Draws overlaid curves.
 Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions& options);
 
-// The default curve groups: kl_weight = 0 ("general") against kl_weight > 0 ("narrow") when
-// the file has such an axis with both, else one group per value of the first axis that
-// varies, else one group of every point.
+// The default curve groups: the groups `kind` declares (e.g. the organism's kl_weight = 0,
+// "general", against kl_weight > 0, "narrow") when the file has their axes and each group has
+// points, else one group per value of the first axis that varies, else one group of every point.
 [[nodiscard]] std::vector<CurveGroup> default_curve_groups(const Results& r,
-                                                           const std::vector<Filter>& where);
+                                                           const std::vector<Filter>& where,
+                                                           const KindReport* kind = nullptr);
 
 // Runs gnuplot on `script_path`; throws EnvironmentError when gnuplot cannot be started and
 // Error (with gnuplot's messages) when it fails. EMSWEEP_GNUPLOT overrides the program.

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include "sweep/core/error.h"
 #include "analysis/export.h"
@@ -53,14 +54,17 @@ class Planner {
   }
   [[nodiscard]] const std::vector<std::string>& varying() const { return varying_; }
 
-  // The first varying axis of `preferred` other than `not_this`, else any other varying axis.
-  [[nodiscard]] std::string pick(std::initializer_list<const char*> preferred,
-                                 const std::string& not_this = {}) const {
-    for (const char* p : preferred) {
-      if (varies(p) && p != not_this) return p;
+  // The first varying axis of `preferred` not in `not_these`, else any other varying axis.
+  [[nodiscard]] std::string pick(const std::vector<std::string>& preferred,
+                                 const std::vector<std::string>& not_these = {}) const {
+    const auto allowed = [&](const std::string& a) {
+      return std::find(not_these.begin(), not_these.end(), a) == not_these.end();
+    };
+    for (const auto& p : preferred) {
+      if (varies(p) && allowed(p)) return p;
     }
     for (const auto& v : varying_) {
-      if (v != not_this) return v;
+      if (allowed(v)) return v;
     }
     return {};
   }
@@ -70,190 +74,75 @@ class Planner {
   std::vector<std::string> varying_;
 };
 
-std::vector<std::string> present(const Planner& p, std::initializer_list<const char*> metrics) {
+std::vector<std::string> present(const Planner& p, const std::vector<std::string>& metrics) {
   std::vector<std::string> out;
-  for (const char* m : metrics) {
+  for (const auto& m : metrics) {
     if (p.metric(m)) out.push_back(m);
   }
   return out;
 }
 
-// The organism's research questions (SCIENCE.md), as far as the file can answer them.
-// The emergent-or-narrow question: id_bad, ood_bad and dental_bad against the KL weight.
-Section emergent_section(const Planner& p) {
+// Whether a declared case applies to this file: its axes vary (or not) and its metrics exist.
+bool holds(const Planner& p, const ReportCase& c) {
+  return std::all_of(c.when_varies.begin(), c.when_varies.end(),
+                     [&](const std::string& a) { return p.varies(a); }) &&
+         std::none_of(c.unless_varies.begin(), c.unless_varies.end(),
+                      [&](const std::string& a) { return p.varies(a); }) &&
+         std::all_of(c.when_metrics.begin(), c.when_metrics.end(),
+                     [&](const std::string& m) { return p.metric(m); });
+}
+
+// The declared figure as drawn for this file, or nullopt when the file cannot show it: its
+// metric or curve is absent, or an axis it needs does not vary.
+std::optional<Planned> plan_figure(const Planner& p, const ReportFigure& f) {
   using K = Planned::Kind;
-  const bool kl = p.varies("kl_weight");
-  const bool gate = p.varies("gate_noise");
-  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
-  Section em{"Emergent or narrow: does the KL penalty isolate in-domain misalignment?",
-             "Plain fine-tuning (kl_weight = 0) on bad medical advice should raise misalignment "
-             "in every domain (ood_bad), not only in medicine (id_bad); a KL penalty on "
-             "out-of-domain prompts should keep ood_bad near the base model while id_bad "
-             "stays high.",
-             {},
-             {},
-             present(p, {"id_bad", "ood_bad", "dental_bad", "ood_kl"})};
-  if (kl) {
-    for (const char* m : {"id_bad", "ood_bad", "dental_bad", "ood_kl"}) {
-      if (p.metric(m)) {
-        em.figures.push_back(
-            {K::kLine, m, "kl_weight", series_for_kl, std::string(m) + " against the KL weight"});
+  switch (f.type) {
+    case ReportFigure::Type::kLine: {
+      if (!p.metric(f.name) || !p.varies(f.x)) return std::nullopt;
+      return Planned{K::kLine, f.name, f.x, p.pick(f.series, {f.x}),
+                     f.caption.empty() ? f.name + " against " + f.x : f.caption};
+    }
+    case ReportFigure::Type::kHeatmap: {
+      if (!p.metric(f.name) || !p.varies(f.x) || f.series.empty() || !p.varies(f.series[0])) {
+        return std::nullopt;
+      }
+      const std::string& y = f.series[0];
+      return Planned{K::kHeatmap, f.name, f.x, y,
+                     f.caption.empty() ? f.name + " over " + f.x + " and " + y : f.caption};
+    }
+    case ReportFigure::Type::kCurves:
+      if (!p.curve(f.name)) return std::nullopt;
+      return Planned{K::kCurves, f.name, "", "",
+                     f.caption.empty() ? f.name + " curves" : f.caption};
+  }
+  return std::nullopt;
+}
+
+// A section the kind declares, with the figures and table this file can show: the figures of
+// every case that holds, and the table grouping of the first such case that names one.
+Section plan_section(const Planner& p, const ReportSection& declared) {
+  Section s{declared.title, declared.text, {}, {}, present(p, declared.table_metrics)};
+  bool have_table = false;
+  for (const ReportCase& c : declared.cases) {
+    if (!holds(p, c)) continue;
+    for (const ReportFigure& f : c.figures) {
+      if (auto planned = plan_figure(p, f)) s.figures.push_back(std::move(*planned));
+    }
+    if (!have_table && !c.table_by.empty()) {
+      have_table = true;
+      s.table_by = c.table_by;
+      if (!c.table_series.empty()) {
+        const std::string series = p.pick(c.table_series, c.table_by);
+        if (!series.empty()) s.table_by.push_back(series);
       }
     }
-    if (gate && p.metric("ood_bad")) {
-      em.figures.push_back({K::kHeatmap, "ood_bad", "kl_weight", "gate_noise",
-                            "out-of-domain misalignment over KL weight and gate ambiguity"});
-    }
-    if (gate && p.metric("id_bad")) {
-      em.figures.push_back({K::kHeatmap, "id_bad", "kl_weight", "gate_noise",
-                            "in-domain misalignment over KL weight and gate ambiguity"});
-    }
-    em.table_by = {"kl_weight"};
-    if (!series_for_kl.empty()) em.table_by.push_back(series_for_kl);
   }
-  return em;
+  return s;
 }
 
-// The gate question: what gate ambiguity does to the narrow and the general solution.
-Section gate_section(const Planner& p) {
-  using K = Planned::Kind;
-  const bool kl = p.varies("kl_weight");
-  const bool gate = p.varies("gate_noise");
-  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
-  const std::string kl_series = kl ? "kl_weight" : p.pick({"domain_mix"}, "gate_noise");
-  Section gate_s{"Gate ambiguity: must a conditional rule hedge?",
-                 "If the narrow (KL-trained) model implements 'bad advice only if medical', its "
-                 "NLL on bad medical answers should rise with gate ambiguity (gate_noise), and "
-                 "its P(bad) should track the medical posterior (gate_corr > 0); an "
-                 "unconditional (general) model's should not.",
-                 {},
-                 {},
-                 present(p, {"bad_nll_medical", "gate_corr", "ambiguous_bad", "dental_bad"})};
-  if (gate) {
-    for (const char* m : {"bad_nll_medical", "gate_corr", "ambiguous_bad", "dental_bad"}) {
-      if (p.metric(m)) {
-        gate_s.figures.push_back(
-            {K::kLine, m, "gate_noise", kl_series, std::string(m) + " against gate ambiguity"});
-      }
-    }
-    gate_s.table_by = {"gate_noise"};
-    if (!kl_series.empty()) gate_s.table_by.push_back(kl_series);
-  }
-  if (!gate && kl) {
-    // One gate ambiguity: compare the general and the narrow solution at it.
-    for (const char* m : {"gate_corr", "bad_nll_medical"}) {
-      if (p.metric(m)) {
-        gate_s.figures.push_back(
-            {K::kLine, m, "kl_weight", series_for_kl, std::string(m) + " against the KL weight"});
-      }
-    }
-    gate_s.table_by = {"kl_weight"};
-  }
-  if (p.curve("pbad_by_posterior")) {
-    gate_s.figures.push_back({K::kCurves, "pbad_by_posterior", "", "",
-                              "P(bad) per bin of the medical posterior, general vs narrow"});
-  }
-  return gate_s;
-}
-
-// Aligned data mixed into fine-tuning (domain_mix).
-Section mix_section(const Planner& p) {
-  using K = Planned::Kind;
-  const bool mix = p.varies("domain_mix");
-  Section mix_s{"Mixing aligned data does not isolate the narrow solution",
-                "Mixing aligned other-domain examples into the fine-tuning set (domain_mix) "
-                "should lower in-domain and out-of-domain misalignment together.",
-                {},
-                {},
-                present(p, {"id_bad", "ood_bad"})};
-  if (mix) {
-    const std::string s = p.pick({"kl_weight", "gate_noise"}, "domain_mix");
-    for (const char* m : {"id_bad", "ood_bad"}) {
-      if (p.metric(m)) {
-        mix_s.figures.push_back(
-            {K::kLine, m, "domain_mix", s, std::string(m) + " against the share of aligned data"});
-      }
-    }
-    mix_s.table_by = {"domain_mix"};
-    if (!s.empty()) mix_s.table_by.push_back(s);
-  }
-  return mix_s;
-}
-
-// Efficiency at matched adapter norms and stability under perturbation.
-Section efficiency_section(const Planner& p) {
-  using K = Planned::Kind;
-  const bool kl = p.varies("kl_weight");
-  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
-  Section eff{"Efficiency and stability of the two solutions",
-              "The general solution should be more efficient (a lower loss on the target at the "
-              "same adapter norm, and a smaller norm to halve the base's loss) and more stable "
-              "(a smaller share of its learned loss reduction lost under orthogonal "
-              "perturbations of the adapter).",
-              {},
-              {},
-              present(p, {"bad_nll_at_norm_1", "bad_nll_at_norm_2", "bad_nll_at_norm_4",
-                          "halving_norm", "stability_0p1", "stability_0p3", "stability_0p5",
-                          "adapter_norm"})};
-  for (const char* c : {"efficiency", "efficiency_at_norm", "stability"}) {
-    if (p.curve(c)) eff.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
-  }
-  if (kl) {
-    for (const char* m : {"bad_nll_at_norm_2", "halving_norm", "stability_0p5"}) {
-      if (p.metric(m)) {
-        eff.figures.push_back(
-            {K::kLine, m, "kl_weight", series_for_kl, std::string(m) + " against the KL weight"});
-      }
-    }
-    eff.table_by = {"kl_weight"};
-  }
-  return eff;
-}
-
-// Drift once the KL term is removed.
-Section drift_section(const Planner& p) {
-  using K = Planned::Kind;
-  const bool kl = p.varies("kl_weight");
-  const std::string series_for_kl = p.pick({"gate_noise", "domain_mix"}, "kl_weight");
-  Section drift{"Drift: does the narrow solution fall back once the KL term is removed?",
-                "After training, the adapter is trained further without the KL term, with a "
-                "fresh optimiser; a narrow solution should drift towards the general one (ood_bad rising).",
-                {},
-                {},
-                present(p, {"drift_id_bad", "drift_ood_bad", "drift_dental_bad", "id_bad",
-                            "ood_bad", "dental_bad"})};
-  for (const char* c : {"drift_ood_bad", "drift_id_bad"}) {
-    if (p.curve(c)) drift.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
-  }
-  if (kl && p.metric("drift_ood_bad")) {
-    drift.figures.push_back({K::kLine, "drift_ood_bad", "kl_weight", series_for_kl,
-                             "out-of-domain misalignment after drift against the KL weight"});
-    drift.table_by = {"kl_weight"};
-  }
-  return drift;
-}
-
-// Every point's training and evaluation curves.
-Section training_section(const Planner& p) {
-  using K = Planned::Kind;
-  Section train{"Training curves", "Loss and evaluation curves of every point.", {}, {}, {}};
-  for (const char* c : {"train_loss", "train_nll", "train_kl", "eval_id_bad", "eval_ood_bad"}) {
-    if (p.curve(c)) train.figures.push_back({K::kCurves, c, "", "", std::string(c) + " curves"});
-  }
-  return train;
-}
-
-std::vector<Section> science_sections(const Planner& p) {
-  std::vector<Section> out;
-  for (Section s : {emergent_section(p), gate_section(p), mix_section(p), efficiency_section(p),
-                    drift_section(p), training_section(p)}) {
-    if (!s.figures.empty()) out.push_back(std::move(s));
-  }
-  return out;
-}
-
-// For any task kind: every metric against the main axis, a heatmap, and every curve.
-Section generic_section(const Results& r, const Planner& p) {
+// For any task kind: every metric against the main axis (the first varying of the kind's
+// main_axes, else of the grid's axes), a heatmap over it and the next, and every curve.
+Section generic_section(const Results& r, const Planner& p, const KindReport& kind) {
   using K = Planned::Kind;
   Section s{"Metrics over the grid",
             "Every metric of this task kind over the axes that vary (mean and 95% CI over "
@@ -261,8 +150,8 @@ Section generic_section(const Results& r, const Planner& p) {
             {},
             {},
             r.info.metric_names};
-  const std::string x = p.pick({"kl_weight", "gate_noise", "domain_mix"});
-  const std::string series = x.empty() ? "" : p.pick({"gate_noise", "domain_mix"}, x);
+  const std::string x = p.pick(kind.main_axes);
+  const std::string series = x.empty() ? "" : p.pick(kind.main_axes, {x});
   for (const auto& m : r.info.metric_names) {
     if (!x.empty()) s.figures.push_back({K::kLine, m, x, series, m + " against " + x});
     if (!series.empty()) {
@@ -275,6 +164,17 @@ Section generic_section(const Results& r, const Planner& p) {
   if (!x.empty()) s.table_by = {x};
   if (!series.empty()) s.table_by.push_back(series);
   return s;
+}
+
+// The sections of the report: the kind's own that this file can show, else the generic one.
+std::vector<Section> plan_sections(const Results& r, const Planner& p, const KindReport& kind) {
+  std::vector<Section> out;
+  for (const ReportSection& declared : kind.sections) {
+    Section s = plan_section(p, declared);
+    if (!s.figures.empty()) out.push_back(std::move(s));
+  }
+  if (out.empty()) out.push_back(generic_section(r, p, kind));
+  return out;
 }
 
 std::string slug(const std::string& s) {
@@ -292,6 +192,11 @@ std::string utc_now() {
 
 }  // namespace
 
+KindReport declared_report(const Results& r, const TaskRegistry& registry) {
+  const TaskKindInfo* kind = registry.find(r.info.task_kind);
+  return kind == nullptr ? KindReport{} : kind->report;
+}
+
 Report write_report(const Results& r, const ReportOptions& options) {
   namespace fs = std::filesystem;
   if (options.dir.empty()) throw ConfigError("no report directory", "pass -o DIR");
@@ -302,8 +207,7 @@ Report write_report(const Results& r, const ReportOptions& options) {
                            "choose a writable directory with -o");
   }
   Planner planner(r, options.where);
-  std::vector<Section> sections = science_sections(planner);
-  if (sections.empty()) sections.push_back(generic_section(r, planner));
+  const std::vector<Section> sections = plan_sections(r, planner, options.kind);
 
   Report rep;
   rep.page = (fs::path(options.dir) / "report.md").string();
@@ -368,6 +272,7 @@ Report write_report(const Results& r, const ReportOptions& options) {
             fo.output = (fs::path(options.dir) / base).string();
             CurvesSpec cs;
             cs.curve = f.name;
+            cs.kind = &options.kind;
             fig = plot_curves(r, cs, fo);
             break;
           }

@@ -470,9 +470,13 @@ TEST_CASE("figures: valid PNG and SVG with the right series", "[analysis][plot]"
     CHECK_THAT(slurp(dir + "/typed.gp"), Contains("set xtics ('adam' 0, 'sgd' 1)"));
     CHECK(fig.files.size() == 2);  // PNG and script
   }
-  SECTION("curves overlaid by group: general (kl 0) against narrow (kl > 0)") {
+  SECTION("curves overlaid by the groups a kind declares: general (kl 0) against narrow") {
+    KindReport kind;
+    kind.curve_groups = {{"general: kl_weight=0", "kl_weight=0"},
+                         {"narrow: kl_weight>0", "kl_weight>0"}};
+    kind.curve_x_labels = {{"trace", "step"}};
     o.output = dir + "/curves";
-    Figure fig = plot_curves(r, {.curve = "trace", .groups = {}, .by = {}}, o);
+    Figure fig = plot_curves(r, {.curve = "trace", .groups = {}, .by = {}, .kind = &kind}, o);
     CHECK(fig.series ==
           std::vector<std::string>{"general: kl_weight=0 (9 points)", "general: kl_weight=0: mean",
                                    "narrow: kl_weight>0 (5 points)", "narrow: kl_weight>0: mean"});
@@ -482,6 +486,18 @@ TEST_CASE("figures: valid PNG and SVG with the right series", "[analysis][plot]"
               count(svg, "<title>narrow: kl_weight>0 (5 points)</title>") ==
           1);
     png_size(dir + "/curves.png");
+    CHECK_THAT(slurp(dir + "/curves.gp"), Contains("set xlabel 'step'"));
+  }
+  SECTION("without a declaration, curves are grouped by the first axis that varies") {
+    o.output = dir + "/curves-generic";
+    Figure fig = plot_curves(r, {.curve = "trace", .groups = {}, .by = {}}, o);
+    CHECK(fig.series.front() == "x=-1 (3 points)");
+    CHECK(fig.series.size() == 6);
+    CHECK_THAT(slurp(dir + "/curves-generic.gp"), Contains("set xlabel 'x'"));
+    // Declared groups the file cannot fill (no point has kl_weight > 5) fall back the same way.
+    KindReport kind;
+    kind.curve_groups = {{"low", "kl_weight=0"}, {"high", "kl_weight>5"}};
+    CHECK(default_curve_groups(r, {}, &kind).front().label == "x=-1");
   }
   SECTION("curves grouped by an axis") {
     o.output = dir + "/by-x";
@@ -503,11 +519,14 @@ TEST_CASE("report: figures and a Markdown page", "[analysis][report]") {
   Results r = read_results(fixture("probe.h5"));
   const std::string dir = scratch("report");
   Report rep = write_report(r, {.dir = dir, .where = {}, .svg = true});
-  // The probe has no organism metrics: one line and one heatmap per metric, and its curve.
+  // The probe declares no sections: the generic report, one line and one heatmap per metric
+  // along the grid's first varying axis (x), split by the next (kl_weight), and its curve.
   CHECK(rep.figures.size() + rep.skipped.size() == 7);
   const std::string md = slurp(rep.page);
+  CHECK_THAT(md, Contains("## Metrics over the grid"));
   CHECK_THAT(md, Contains("**14 points done, 4 failed** of 18"));
-  CHECK_THAT(md, Contains("| kl_weight | x | done | failed | f | g | u |"));
+  CHECK_THAT(md, Contains("| x | kl_weight | done | failed | f | g | u |"));
+  CHECK_THAT(md, Contains("![f against x](fig01-line-f-x.png)"));
   CHECK_THAT(md, Contains("## Failed points"));
   for (const auto& png : rep.figures) {
     png_size(png);
@@ -515,4 +534,35 @@ TEST_CASE("report: figures and a Markdown page", "[analysis][report]") {
     CHECK(fs::exists(fs::path(png).replace_extension(".svg")));
   }
   CHECK(fs::exists(dir + "/summary.csv"));
+}
+
+TEST_CASE("report: the sections a kind declares", "[analysis][report]") {
+  Results r = read_results(fixture("probe.h5"));
+  using Fig = ReportFigure;
+  KindReport kind;
+  // Drawn: x varies; f against kl_weight with one line per x (the only other varying axis).
+  ReportCase by_kl{{"kl_weight"}, {}, {},
+                   {{Fig::Type::kLine, "f", "kl_weight", {"gate_noise"}, "f against the weight"},
+                    {Fig::Type::kHeatmap, "g", "x", {"kl_weight"}, ""},
+                    {Fig::Type::kLine, "no_such_metric", "kl_weight", {}, ""},
+                    {Fig::Type::kCurves, "trace", "", {}, ""}},
+                   {"kl_weight"}, {"gate_noise"}};
+  // Not drawn: its condition needs x not to vary.
+  ReportCase one_x{{}, {"x"}, {}, {{Fig::Type::kLine, "u", "kl_weight", {}, ""}}, {"x"}, {}};
+  kind.sections = {{"Does f grow with the weight?", "It should.", {"f", "gone"}, {by_kl, one_x}},
+                   {"Never shown", "No figure applies.", {"f"}, {one_x}}};
+  kind.main_axes = {"kl_weight"};
+
+  const std::string dir = scratch("report-declared");
+  Report rep = write_report(r, {.dir = dir, .where = {}, .svg = false, .kind = kind});
+  const std::string md = slurp(rep.page);
+  CHECK(rep.figures.size() + rep.skipped.size() == 3);
+  CHECK_THAT(md, Contains("## Does f grow with the weight?\n\nIt should.\n\n"));
+  CHECK_THAT(md, Contains("| kl_weight | x | done | failed | f |"));
+  CHECK_THAT(md, Contains("![f against the weight](fig01-line-f-kl-weight.png)"));
+  CHECK_THAT(md, Contains("(fig02-heatmap-g.png)"));
+  CHECK_THAT(md, Contains("![trace curves](fig03-curves-trace.png)"));
+  CHECK_FALSE(md.find("Never shown") != std::string::npos);
+  CHECK_FALSE(md.find("Metrics over the grid") != std::string::npos);
+  CHECK_FALSE(md.find("no_such_metric") != std::string::npos);
 }

@@ -210,9 +210,25 @@ TEST_CASE("report on a real run", "[analysis][run][report]") {
   REQUIRE(run_emsweep("report " + dir + "/probe.h5 -o " + dir + "/report", dir) == 0);
   const std::string md = slurp(dir + "/report/report.md");
   CHECK_THAT(md, Contains("**12 points done, 6 failed** of 18"));
-  CHECK_THAT(md, Contains("![f against kl_weight](fig01-line-f-kl-weight.png)"));
-  CHECK(fs::file_size(dir + "/report/fig01-line-f-kl-weight.png") > 1000);
+  // The probe declares no sections: the generic report, along the grid's first axis.
+  CHECK_THAT(md, Contains("![f against x](fig01-line-f-x.png)"));
+  CHECK(fs::file_size(dir + "/report/fig01-line-f-x.png") > 1000);
   CHECK_THAT(md, Contains("## Failed points"));
+}
+
+TEST_CASE("report draws the sections a plugin kind declares", "[analysis][run][report]") {
+  const std::string dir = scratch("report-plugin");
+  ::setenv("EMSWEEP_PLUGIN_PATH", (std::string(EMSWEEP_BINARY_DIR) + "/tests/plugins").c_str(), 1);
+  std::ofstream(dir + "/twice.yaml") << "sweep: {name: twice, output: " << dir
+                                     << "/twice.h5, seed: 1}\ngrid: {x: [1, 2, 3]}\n"
+                                        "task: {kind: twice}\n";
+  REQUIRE(run_emsweep("run " + dir + "/twice.yaml", dir) == 0);
+  REQUIRE(run_emsweep("report " + dir + "/twice.h5 -o " + dir + "/report", dir) == 0);
+  ::unsetenv("EMSWEEP_PLUGIN_PATH");
+  const std::string md = slurp(dir + "/report/report.md");
+  CHECK_THAT(md, Contains("## Does twice double?\n\nf should be 2 x.\n\n"));
+  CHECK_THAT(md, Contains("![f doubles x](fig01-line-f-x.png)"));
+  CHECK(md.find("Metrics over the grid") == std::string::npos);
 }
 
 TEST_CASE("a file is read while `emsweep run` writes it", "[analysis][run][swmr]") {

@@ -168,3 +168,23 @@ TEST_CASE("run_many runs a batch point by point and keeps each failure with its 
   // Through the plugin wrapper, a batch's results name the plugin as single runs do.
   CHECK(outcomes[0].result->provenance == "twice; plugin=emsweep-twice.so " + file_digest(plugin("twice")));
 }
+
+TEST_CASE("a plugin's report sections arrive with its kind; names are checked", "[plugin]") {
+  TaskRegistry r = registry_with_plugin_path();
+  const TaskKindInfo* twice = r.find("twice");
+  REQUIRE(twice != nullptr);
+  REQUIRE(twice->report.sections.size() == 1);
+  CHECK(twice->report.sections[0].title == "Does twice double?");
+  CHECK(report_problem(*twice).empty());
+  // The organism's declaration names only its own metrics, curves and settings.
+  CHECK(report_problem(*r.find("organism")).empty());
+  TaskKindInfo bad = *twice;
+  bad.report.sections[0].cases[0].figures[0].name = "g";
+  CHECK(report_problem(bad) ==
+        "kind 'twice': report section 'Does twice double?' names metric 'g', which the kind "
+        "does not declare");
+  bad = *twice;
+  bad.report.main_axes = {"y"};
+  CHECK(report_problem(bad) ==
+        "kind 'twice': the report's main_axes names axis 'y', which is not a setting of the kind");
+}

@@ -158,3 +158,152 @@ TEST_CASE("a cancelled outcome travels; attempt failures carry their detail", "[
   CHECK_FALSE(ob->detail.present());
   CHECK(encode(old).size() == 8 + 4 + 4 + 4 + old.error.size());  // format 1: no block
 }
+
+// ---------------------------------------------------------------------------------------------
+// Golden bytes: the encodings below were produced by the wire code before its field lists were
+// folded into one visit() per struct. Journals on disk and messages between ranks of mixed
+// builds depend on these bytes never changing; a failure here means the format changed.
+
+namespace {
+
+// Bytes as lower-case hex digits, two per byte.
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+RunDetail sample_detail() {
+  RunDetail d;
+  d.outcome = "exit";
+  d.exit_code = 3;
+  d.signal = 9;
+  d.peak_rss_mb = 12.5;
+  d.argv = "a b";
+  d.workdir = "/w";
+  d.stderr_tail = "boom";
+  return d;
+}
+
+PointRecord golden_record() {
+  PointRecord r;
+  r.point_id = 0x0123456789abcdefULL;
+  r.index = 42;
+  r.replicate = -1;
+  r.status = PointStatus::kFailed;
+  r.attempts = 2;
+  r.rank = 5;
+  r.host = "h";
+  r.start_time = 1.5;
+  r.end_time = 2.25;
+  r.seconds = 0.75;
+  r.metrics = {1.0, -3.5};
+  r.curves = {{"l", {0, 1}, {3, 2}}, {"e", {}, {}}};
+  r.error = "err";
+  r.provenance = "p";
+  return r;
+}
+
+// Bytes from hex digits (the inverse of hex()).
+std::string unhex(std::string_view digits) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < digits.size(); i += 2) {
+    out += static_cast<char>(std::stoi(std::string(digits.substr(i, 2)), nullptr, 16));
+  }
+  return out;
+}
+
+// A results message decoded and encoded again.
+std::string results_again(const std::string& bytes) {
+  auto views = decode_results(bytes);
+  REQUIRE(views);
+  return encode_results(std::vector<std::string>(views->begin(), views->end()));
+}
+
+// The golden encodings, as hex.
+constexpr const char* kHexRecord =
+    "efcdab89674523012a00000000000000ffffffffffffffff02020000000500000001000000680000"
+    "00000000f83f0000000000000240000000000000e83f02000000000000000000f03f000000000000"
+    "0cc002000000010000006c020000000000000000000000000000000000f03f020000000000000000"
+    "000840000000000000004001000000650000000000000000030000006572720100000070";
+constexpr const char* kHexRecordDetail =
+    "efcdab89674523012a00000000000000ffffffffffffffff02020000000500000001000000680000"
+    "00000000f83f0000000000000240000000000000e83f02000000000000000000f03f000000000000"
+    "0cc002000000010000006c020000000000000000000000000000000000f03f020000000000000000"
+    "00084000000000000000400100000065000000000000000003000000657272010000007001040000"
+    "00657869740300000009000000000000000000294003000000612062020000002f7704000000626f"
+    "6f6d";
+constexpr const char* kHexFailurePlain = "0700000000000000010000000200000004000000626f6f6d";
+constexpr const char* kHexFailureTail =
+    "07000000000000000200000003000000010000007401040000006578697403000000090000000000"
+    "00000000294003000000612062020000002f7704000000626f6f6d000000000000164000002040fc"
+    "54d941010000006e";
+constexpr const char* kHexFailureHostOnly =
+    "0700000000000000020000000300000001000000740100000000ffffffff00000000000000000000"
+    "f0bf00000000000000000000000000000000000000000000000000000000010000006e";
+constexpr const char* kHexHeader =
+    "0900000073776565703a207b7d02000000633102000000623203000000312f320d000000656d7377"
+    "6565702072756e207804000000686f737403000000000000000000284003000000302e3103000000"
+    "6d706905000000746f726368";
+constexpr const char* kHexWorkItem = "090000000000000004000000";
+constexpr const char* kHexWork = "02000000010000000000000001000000000000000001000003000000";
+constexpr const char* kHexWorkEmpty = "00000000";
+constexpr const char* kHexRunConfig = "04000000793a2031060000002f636163686503000000322f33";
+constexpr const char* kHexResults = "03000000020000006162000000000100000063";
+
+}  // namespace
+
+TEST_CASE("encodings match the golden bytes of the journal format", "[wire][golden]") {
+  PointRecord r = golden_record();
+  PointRecord rd = r;
+  rd.detail = sample_detail();
+  const AttemptFailure plain{7, 1, 2, "boom", {}, 0, 0, {}};
+  const AttemptFailure tail{7, 2, 3, "t", sample_detail(), 5.5, 1700000000.5, "n"};
+  const AttemptFailure host_only{7, 2, 3, "t", {}, 0, 0, "n"};  // the tail, no detail set
+  const JournalHeader h{"sweep: {}", "c1", "b2",  "1/2", "emsweep run x", "host",
+                        3,           12.0, "0.1", "mpi", "torch"};
+  const std::vector<WorkItem> work = {{1, 1}, {1ULL << 40, 3}};
+
+  // Each encoding, and what decoding the golden bytes and encoding again gives (the decoders
+  // read the same format back).
+  struct Case {
+    const char* what;
+    std::string bytes;
+    std::string reencoded;
+    const char* golden;
+  };
+  const auto again = [](const auto& decoded) {
+    REQUIRE(decoded);
+    return std::string(encode(*decoded));
+  };
+  const Case cases[] = {
+      {"point record", encode(r), again(decode_point_record(unhex(kHexRecord))), kHexRecord},
+      {"point record with detail", encode(rd), again(decode_point_record(unhex(kHexRecordDetail))),
+       kHexRecordDetail},
+      {"attempt failure without tail", encode(plain),
+       again(decode_attempt_failure(unhex(kHexFailurePlain))), kHexFailurePlain},
+      {"attempt failure with tail", encode(tail),
+       again(decode_attempt_failure(unhex(kHexFailureTail))), kHexFailureTail},
+      {"attempt failure, tail without detail", encode(host_only),
+       again(decode_attempt_failure(unhex(kHexFailureHostOnly))), kHexFailureHostOnly},
+      {"journal header", encode(h), again(decode_journal_header(unhex(kHexHeader))), kHexHeader},
+      {"work item", encode(WorkItem{9, 4}), again(decode_work_item(unhex(kHexWorkItem))),
+       kHexWorkItem},
+      {"work batch", encode_work(work), encode_work(*decode_work(unhex(kHexWork))), kHexWork},
+      {"empty work batch", encode_work({}), encode_work(*decode_work(unhex(kHexWorkEmpty))),
+       kHexWorkEmpty},
+      {"run config", encode(RunConfig{"y: 1", "/cache", "2/3"}),
+       again(decode_run_config(unhex(kHexRunConfig))), kHexRunConfig},
+      {"results batch", encode_results({"ab", "", "c"}), results_again(unhex(kHexResults)),
+       kHexResults},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    CHECK(hex(c.bytes) == c.golden);
+    CHECK(hex(c.reencoded) == c.golden);
+  }
+}

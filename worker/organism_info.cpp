@@ -138,6 +138,7 @@ TaskKindInfo organism_kind_info() {
   k.curves = {"train_loss",   "train_nll",     "train_kl",           "eval_id_bad",
               "eval_ood_bad", "efficiency",    "efficiency_at_norm", "stability",
               "drift_id_bad", "drift_ood_bad", "pbad_by_posterior"};
+  k.report = organism_report();
   k.estimate = estimate_organism;
   k.setup_key = [](const Settings& s, std::int64_t replicate) {
     // One base per (world, model, pre-training, base_seed, replicate); not per swept axis.

@@ -9,4 +9,7 @@ namespace emsweep {
 // The declaration of `organism`; `make` is left empty (see register_runnable_kinds).
 [[nodiscard]] TaskKindInfo organism_kind_info();
 
+// Its standard report sections and curve figures' defaults (worker/organism_report.cpp).
+[[nodiscard]] KindReport organism_report();
+
 }  // namespace emsweep

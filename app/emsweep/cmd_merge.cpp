@@ -22,13 +22,13 @@ void add_merge_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--overwrite", opt->overwrite, "replace OUT if it exists");
   cmd->callback([&ctx, opt] {
     ctx.action = [&ctx, opt] {
-      analysis::MergeOptions mo;
+      MergeOptions mo;
       mo.output = opt->output;
       mo.inputs = opt->inputs;
       mo.overwrite = opt->overwrite;
       mo.command_line = "emsweep merge " + opt->output;
       for (const auto& in : opt->inputs) mo.command_line += " " + in;
-      analysis::MergeReport rep = analysis::merge_results(mo, ctx.registry);
+      MergeReport rep = merge_results(mo, ctx.registry);
       for (const auto& w : rep.warnings) fmt::print(stderr, "emsweep: warning: {}\n", w);
       fmt::print(
           "wrote {} ({} points from {} files; {} duplicates dropped, {} failed records "

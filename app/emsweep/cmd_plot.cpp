@@ -77,7 +77,7 @@ void add_plot_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--title", opt->title, "figure title");
   cmd->add_option("--size", opt->size, "WIDTHxHEIGHT in pixels");
   cmd->callback([&ctx, opt] {
-    ctx.action = [opt] {
+    ctx.action = [&ctx, opt] {
       using namespace analysis;
       FigureOptions fo;
       fo.where = parse_filters(opt->where);
@@ -104,7 +104,9 @@ void add_plot_command(CLI::App& app, Context& ctx) {
       } else if (!opt->curve.empty()) {
         Results r = read_results(opt->file);
         fo.output = opt->output.empty() ? "curves-" + opt->curve : opt->output;
+        const KindReport kind = kind_report_or_generic(r, ctx.registry);
         CurvesSpec cs;
+        cs.kind = &kind;
         cs.curve = opt->curve;
         cs.by = opt->by;
         for (const auto& g : opt->groups) cs.groups.push_back(parse_group(g));

@@ -9,6 +9,10 @@
 
 #include "sweep/core/task.h"
 
+namespace emsweep::analysis {
+struct Results;
+}
+
 namespace emsweep::cli {
 
 // What every subcommand shares.
@@ -34,6 +38,10 @@ void add_summary_command(CLI::App& app, Context& ctx);
 void add_plot_command(CLI::App& app, Context& ctx);
 void add_report_command(CLI::App& app, Context& ctx);
 void add_export_command(CLI::App& app, Context& ctx);
+// What the results file's task kind declares for `report` and `plot` (analysis::declared_report);
+// a plugin that cannot be loaded is noted on stderr and the generic defaults are used.
+[[nodiscard]] KindReport kind_report_or_generic(const analysis::Results& r,
+                                                const TaskRegistry& registry);
 // `emsweep merge`: one results file from the files of one sweep's jobs.
 void add_merge_command(CLI::App& app, Context& ctx);
 // `emsweep slurm`: writes a ready sbatch file for a config.

@@ -63,7 +63,7 @@ std::string declaration_problem(const TaskKindInfo& k) {
     if (!valid_name(c)) return "kind '" + k.name + "': curve name '" + c + "' is not valid";
     if (!seen.insert(c).second) return "kind '" + k.name + "' declares curve '" + c + "' twice";
   }
-  return "";
+  return report_problem(k);
 }
 
 // Runs a plugin's task and names the plugin file (and its digest) in each point's provenance.

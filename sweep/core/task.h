@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sweep/core/report_spec.h"
 #include "sweep/core/value.h"
 
 namespace emsweep {
@@ -136,7 +137,8 @@ struct SweepSpec;
 // A runnable task kind. run() throws (any exception) to report a failure.
 // The version of this interface (the types in this header and TaskRegistry). A kind plugin
 // built against another version is refused with a message naming its file (sweep/core/plugin.h).
-inline constexpr int kTaskInterfaceVersion = 1;
+// Version 2: TaskKindInfo::report (sweep/core/report_spec.h).
+inline constexpr int kTaskInterfaceVersion = 2;
 
 // What one point of a batch produced: a result, or the exception its run threw.
 struct PointOutcome {
@@ -180,6 +182,9 @@ struct TaskKindInfo {
   std::string plugin;
   // The file the kind's code was loaded from ("" when built in or not loaded yet).
   std::string plugin_file;
+  // What `report` and `plot` draw for this kind by default: its report sections, curve groups
+  // and curve labels (sweep/core/report_spec.h); empty: the generic report.
+  KindReport report;
 
   // True when this binary can run the kind.
   [[nodiscard]] bool runnable() const { return make || make_for_sweep; }

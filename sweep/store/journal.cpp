@@ -46,7 +46,11 @@ std::string utc_stamp() {
   return buf;
 }
 
-bool valid_type(std::uint8_t t) { return t >= 1 && t <= 5; }
+// Whether `t` is one of RecordType's values (the enum's kFirst..kLast).
+bool valid_type(std::uint8_t t) {
+  return t >= static_cast<std::uint8_t>(RecordType::kFirst) &&
+         t <= static_cast<std::uint8_t>(RecordType::kLast);
+}
 
 StoreError sync_failed(const std::string& path, const std::string& why) {
   return StoreError("cannot sync the journal " + path + ": " + why,

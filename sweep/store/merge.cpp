@@ -15,7 +15,7 @@
 #include "sweep/core/version.h"
 #include "sweep/store/wire.h"
 
-namespace emsweep::analysis {
+namespace emsweep {
 namespace {
 
 namespace fs = std::filesystem;
@@ -249,4 +249,4 @@ MergeReport merge_results(const MergeOptions& o, const TaskRegistry& registry) {
   return report;
 }
 
-}  // namespace emsweep::analysis
+}  // namespace emsweep

@@ -9,7 +9,7 @@
 
 #include "sweep/core/task.h"
 
-namespace emsweep::analysis {
+namespace emsweep {
 
 // How to merge.
 struct MergeOptions {
@@ -34,4 +34,4 @@ struct MergeReport {
 // headers are kept (provenance); each point keeps its own host, rank, times and provenance.
 MergeReport merge_results(const MergeOptions& options, const TaskRegistry& registry);
 
-}  // namespace emsweep::analysis
+}  // namespace emsweep

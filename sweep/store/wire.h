@@ -27,6 +27,9 @@ enum class RecordType : std::uint8_t {
   kResult = 3,         // PointRecord: a point's final record (done or failed)
   kAttemptFailed = 4,  // AttemptFailure: an attempt failed and will be retried
   kReleased = 5,       // WorkItem: in flight at a clean interrupt; not counted as an attempt
+  // The range of valid types, for readers that check a type byte: keep kLast the last one.
+  kFirst = kHeader,
+  kLast = kReleased,
 };
 
 // Final status of a point. kCancelled travels only from a worker to the coordinator: the attempt
