@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A sampled sweep (configs/probe-sample.yaml, the commands of docs/config.md "Samplers"): the
+# A sampled sweep (configs/probe-sample.yaml, the commands of docs/config.md, section `sample:`): the
 # same results on 1 and 3 ranks,
 # `--extend` to a larger n keeps and does not rerun the points already recorded, the grown file
 # equals a fresh run of the larger sample, and a Latin hypercube refuses to grow.
