@@ -179,3 +179,25 @@ TEST_CASE("plan lists the ends and counts exclusions", "[grid][plan]") {
   CHECK_THAT(json, Catch::Contains("\"points\":5"));
   CHECK_THAT(json, Catch::Contains("\"excluded\":1"));
 }
+
+TEST_CASE("plan counts the setups the kept points need, exclusions included", "[grid][plan]") {
+  // Base models differ by pre-training steps and replicate, not by kl_weight: 2 x 2 = 4 setups
+  // in the full product; excluding (pretrain_steps 200, seed 1) leaves 3.
+  auto r = parse_spec("sweep: {name: g}\ntask: {kind: organism}\n"
+                      "grid:\n  pretrain_steps: [100, 200]\n  kl_weight: [0, 10]\n"
+                      "  seed: {replicates: 2}\n",
+                      "g.yaml", {}, registry());
+  REQUIRE(r.spec);
+  auto full = estimate_sweep(*r.spec, Grid(*r.spec));
+  REQUIRE(full);
+  CHECK(full->per_point.setups == 4);
+  auto cut = parse_spec("sweep: {name: g}\ntask: {kind: organism}\n"
+                        "grid:\n  pretrain_steps: [100, 200]\n  kl_weight: [0, 10]\n"
+                        "  seed: {replicates: 2}\nexclude:\n  - {pretrain_steps: 200, seed: 1}\n",
+                        "g.yaml", {}, registry());
+  REQUIRE(cut.spec);
+  auto fewer = estimate_sweep(*cut.spec, Grid(*cut.spec));
+  REQUIRE(fewer);
+  CHECK(fewer->per_point.setups == 3);
+  CHECK(fewer->points == 6);
+}

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include "sweep/core/json.h"
 
@@ -44,6 +45,40 @@ std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>> ends(const Gri
   return {first, last};
 }
 
+// Grids up to this many kept points have their setups counted point by point.
+constexpr std::uint64_t kMaxSetupEnumeration = 200'000;
+
+// Distinct setups (e.g. base models) the kept points need: counted exactly by enumerating the
+// kept points' setup keys on grids up to kMaxSetupEnumeration points (exclusions respected);
+// beyond that, the product of the lengths of the axes that change the setup key (an upper
+// bound when exclusions remove whole setups).
+std::int64_t count_setups(const SweepSpec& spec, const Grid& grid, const Point& first) {
+  if (grid.size() <= kMaxSetupEnumeration) {
+    std::unordered_set<std::string> keys;
+    for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
+      Point q = grid.at(i);
+      keys.insert(spec.kind->setup_key(q.settings, q.replicate));
+    }
+    return static_cast<std::int64_t>(keys.size());
+  }
+  const std::string base = spec.kind->setup_key(first.settings, first.replicate);
+  std::int64_t setups = 1;
+  for (const Axis& axis : spec.axes) {
+    if (axis.values.size() < 2) continue;
+    Point q = first;
+    if (axis.is_replicate) {
+      q.replicate = first.replicate == 0 ? 1 : 0;
+    } else {
+      int si = spec.kind->setting_index(axis.name);
+      q.settings.values[si] = axis.values[first.settings.values[si] == axis.values[0] ? 1 : 0];
+    }
+    if (spec.kind->setup_key(q.settings, q.replicate) != base) {
+      setups *= static_cast<std::int64_t>(axis.values.size());
+    }
+  }
+  return setups;
+}
+
 }  // namespace
 
 std::string human_seconds(double s) {
@@ -69,26 +104,7 @@ std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& g
   SweepEstimate e;
   e.per_point = *per;
   e.points = grid.size();
-  // Distinct setups: multiply the lengths of axes that change the setup key.
-  if (spec.kind->setup_key) {
-    const std::string base = spec.kind->setup_key(p.settings, p.replicate);
-    std::int64_t setups = 1;
-    for (std::size_t a = 0; a < spec.axes.size(); ++a) {
-      const Axis& axis = spec.axes[a];
-      if (axis.values.size() < 2) continue;
-      Point q = p;
-      if (axis.is_replicate) {
-        q.replicate = p.replicate == 0 ? 1 : 0;
-      } else {
-        int si = spec.kind->setting_index(axis.name);
-        q.settings.values[si] = axis.values[p.settings.values[si] == axis.values[0] ? 1 : 0];
-      }
-      if (spec.kind->setup_key(q.settings, q.replicate) != base) {
-        setups *= static_cast<std::int64_t>(axis.values.size());
-      }
-    }
-    e.per_point.setups = setups;
-  }
+  if (spec.kind->setup_key) e.per_point.setups = count_setups(spec, grid, p);
   e.core_seconds = static_cast<double>(e.points) * e.per_point.seconds_per_point +
                    static_cast<double>(e.per_point.setups) * e.per_point.setup_seconds;
   return e;
