@@ -83,7 +83,7 @@ no_children_left() {
   for f in "$PWD"/pids/*; do
     [[ -e $f ]] || continue
     pid=${f##*/}
-    if ! proc_ended "$pid" && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -q '^EMSWEEP_POINT_ID='; then
+    if ! proc_ended "$pid" && tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -q '^EMSWEEP_POINT_ID='; then
       alive+=("$pid ($(cat "$f"): $(ps -o stat=,args= -p "$pid"))")
     fi
   done
