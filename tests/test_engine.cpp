@@ -3,6 +3,7 @@
 // refusal of foreign and corrupt files, and the grace period on a stop request.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -181,6 +182,46 @@ TEST_CASE("points that crashed their process too often are failed, others retrie
   CHECK(handed.count(5) == 0);
   CHECK(handed.count(7) == 0);
   CHECK(handed.size() == 21);
+}
+
+TEST_CASE("a point whose last attempts were cut off by kills keeps its reported cause", "[engine][scheduler]") {
+  // The journal of point 5 (max_retries 2): attempt 1 exits 3 and is reported; attempts 2 and 3
+  // are dispatched and then their job is killed. The next run records it failed for good, with
+  // the cause attempt 1 reported (as an uninterrupted run would), not as a bare crash.
+  std::vector<std::string> payloads;
+  std::vector<RecordType> types;
+  const auto add = [&](RecordType t, std::string payload) {
+    types.push_back(t);
+    payloads.push_back(std::move(payload));
+  };
+  AttemptFailure failed{5, 1, 1, "exit code 3 (stderr: giving up)", {}, 0.02, 1.7e9, "node"};
+  failed.detail.outcome = "exit";
+  failed.detail.exit_code = 3;
+  add(RecordType::kDispatch, encode(WorkItem{5, 1}));
+  add(RecordType::kAttemptFailed, encode(failed));
+  add(RecordType::kDispatch, encode(WorkItem{5, 2}));
+  add(RecordType::kDispatch, encode(WorkItem{5, 3}));
+  add(RecordType::kDispatch, encode(WorkItem{6, 1}));  // in flight at one kill, never reported
+  add(RecordType::kDispatch, encode(WorkItem{6, 2}));
+  add(RecordType::kDispatch, encode(WorkItem{6, 3}));
+  JournalScan scan;
+  for (std::size_t i = 0; i < payloads.size(); ++i) scan.records.push_back({types[i], payloads[i]});
+  const Ledger ledger = replay(scan);
+  REQUIRE(ledger.pending_attempts.at(5) == 3);
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Scheduler s(grid, ledger, SchedulerConfig{});  // max_retries 2
+  auto ex = s.take_exhausted();
+  REQUIRE(ex.size() == 2);
+  std::sort(ex.begin(), ex.end(), [](const auto& a, const auto& b) { return a.item.index < b.item.index; });
+  CHECK(ex[0].item.index == 5);
+  CHECK(ex[0].error == "exit code 3 (stderr: giving up)");
+  CHECK(ex[0].detail.outcome == "exit");
+  CHECK(ex[0].detail.exit_code == 3);
+  CHECK(ex[0].detail.signal == 0);
+  CHECK(ex[1].item.index == 6);  // nothing reported: a crash, without detail
+  CHECK_THAT(ex[1].error, Catch::Contains("without a report"));
+  CHECK_FALSE(ex[1].detail.present());
 }
 
 TEST_CASE("points dispatched twice without a report run one at a time", "[engine][scheduler]") {

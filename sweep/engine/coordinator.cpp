@@ -125,6 +125,7 @@ class Coordinator {
       rec.start_time = rec.end_time =
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
       rec.error = x.error;
+      rec.detail = x.detail;
       store_.record_result(rec);
       ++out_.failed;
       ++out_.failed_now;

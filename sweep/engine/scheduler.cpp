@@ -38,14 +38,19 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
     }
     skip_.insert(index);
     if (static_cast<int>(attempts) > config_.max_retries) {
+      // The cause of its last reported failure, when one was reported: a point that failed
+      // the same way every time keeps that cause (and its outcome, exit code and signal) even
+      // when its last attempts were cut off by kills.
       auto err = ledger.last_error.find(index);
+      auto detail = ledger.last_detail.find(index);
       exhausted_.push_back(
           {{index, attempts},
            err != ledger.last_error.end()
                ? err->second
                : "dispatched " + std::to_string(attempts) +
                      " times without a report: its process probably crashed (segfault, abort, "
-                     "out of memory) or the job was killed while it ran"});
+                     "out of memory) or the job was killed while it ran",
+           detail != ledger.last_detail.end() ? detail->second : RunDetail{}});
     } else if (attempts >= 2) {
       isolated_.push_back({index, attempts + 1});
     } else {

@@ -28,6 +28,7 @@ struct SchedulerConfig {
 struct ExhaustedPoint {
   WorkItem item;
   std::string error;
+  RunDetail detail;  // how its last reported attempt ended (outcome, exit code, signal); may be empty
 };
 
 class Scheduler {

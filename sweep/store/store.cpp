@@ -251,7 +251,10 @@ Ledger replay(const JournalScan& scan) {
         }
         break;
       case RecordType::kAttemptFailed:
-        if (auto f = decode_attempt_failure(rec.payload)) l.last_error[f->index] = f->error;
+        if (auto f = decode_attempt_failure(rec.payload)) {
+          l.last_error[f->index] = f->error;
+          l.last_detail[f->index] = std::move(f->detail);
+        }
         break;
       case RecordType::kResult: {
         auto r = decode_point_record(rec.payload);
@@ -270,6 +273,7 @@ Ledger replay(const JournalScan& scan) {
         (r->status == PointStatus::kDone ? l.done : l.failed).insert(r->index);
         l.pending_attempts.erase(r->index);
         l.last_error.erase(r->index);
+        l.last_detail.erase(r->index);
         if (r->status == PointStatus::kFailed && l.failures.size() < kMaxFailuresKept) {
           r->curves.clear();
           l.failures.push_back(*r);

@@ -22,7 +22,7 @@ task:
   metrics: [f]
 run: {timeout: 120}
 YAML
-spawn mpirun --oversubscribe -np 2 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> run.err
+proc_start mpirun --oversubscribe -np 2 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> run.err
 launcher=$!
 wait_for child.pid
 child=$(cat child.pid)
@@ -42,10 +42,8 @@ kill -KILL "$rank"
 gone "$child" "$shim"
 echo "  child and shim gone after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 # mpirun notices the lost rank and ends the job; if it hangs, that is not this test's concern.
-for _ in $(seq 1 100); do kill -0 $launcher 2>/dev/null || break; sleep 0.1; done
-kill -KILL -- -$launcher 2>/dev/null || true
-wait $launcher 2>/dev/null || true
-SPAWNED=()
+proc_wait $launcher 10 || true  # (past 10 s, its session is killed)
+proc_kill_session $launcher
 
 touch resumed
 "$EMSWEEP" run killed.yaml -o killed.h5 --quiet 2> resume.err || { cat resume.err; die "the resumed run failed"; }

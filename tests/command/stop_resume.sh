@@ -36,14 +36,14 @@ YAML
 stop_then_resume() {  # TAG SIGNAL LAUNCHER...: start, stop on the first child, check, resume
   local tag=$1 sig=$2; shift 2
   local t0 rc pid took p
-  spawn "$@" "$EMSWEEP" run nap.yaml -o "$tag.h5" --set task.tag="$tag" --quiet 2> "$tag.err"
+  proc_start "$@" "$EMSWEEP" run nap.yaml -o "$tag.h5" --set task.tag="$tag" --quiet 2> "$tag.err"
   pid=$!
   wait_for "pids-$tag"
   sleep 0.3
   t0=$(date +%s.%N)
   kill -"$sig" $pid
-  set +e; wait $pid; rc=$?; set -e
-  SPAWNED=()
+  proc_wait $pid 50 || die "$tag: the run did not end within 50 s of SIG$sig"
+  rc=$PROC_RC
   [ $rc = 3 ] || { cat "$tag.err"; die "$tag: the run exited $rc after SIG$sig, expected 3"; }
   # run.grace_seconds (1 s) for the points in flight, then SIGTERM (and for the lone run's
   # stubborn child, SIGKILL after run.kill_grace, 1 s more).

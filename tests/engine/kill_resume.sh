@@ -6,24 +6,22 @@ cfg="$EMSWEEP_SRC/configs/probe-quickstart.yaml"
 sets=(--set task.sleep_ms=40 --set run.max_retries=10)
 "$EMSWEEP" run "$cfg" -o ref.h5 "${sets[@]}" --quiet
 kills=0
+journal_grew() { [ "$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)" -gt "$before" ]; }
 for cycle in 1 2 3 4; do
   before=$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)
-  setsid mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet &
+  proc_start mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
   pid=$!
   # Once the run has started writing, a random moment 0.1 to 1.5 s later.
-  for _ in $(seq 1 100); do
-    [ "$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)" -gt "$before" ] && break
-    sleep 0.1
-  done
+  proc_wait_until 10 journal_grew || true
   sleep "$(awk -v s=$RANDOM 'BEGIN{srand(s); printf "%.2f", 0.1 + 1.4*rand()}')"
   if kill -0 $pid 2>/dev/null; then
     # By session id: mpirun puts each rank in a process group of its own, so a kill of mpirun's
     # group left the ranks (the coordinator holding the journal's lock) to die later.
-    pkill -KILL -s $pid 2>/dev/null || true
+    proc_kill_session $pid
     kills=$((kills + 1))
   fi
-  wait $pid 2>/dev/null || true
-  for _ in $(seq 1 100); do pgrep -s $pid >/dev/null || break; sleep 0.1; done
+  proc_wait $pid 60 || die "the job did not end within 60 s"
+  proc_session_gone $pid 10 || die "processes of the killed job are left"
   "$EMSWEEP" status cand.h5 | sed -n 3p
 done
 mpi 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet

@@ -10,6 +10,7 @@
 # Runs as root (slurmd must start jobs as the submitting user). Needs slurm-wlm, munge, tini.
 # Exit status of `up`: 0 when the node takes jobs, 1 with the reason on stderr otherwise.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../support/proc.sh"
 
 die() {
   echo "local-slurm: $*" >&2
@@ -38,30 +39,9 @@ alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # Sends TERM to the pid in file $1, waits up to $2 s, then KILL.
 stop_pid_file() {
-  local file=$1 wait_s=${2:-10} pid
-  [[ -s $file ]] || return 0
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < wait_s * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "local-slurm: pid $pid ($file) ignored TERM; sending KILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$file"
-}
-
-# Every descendant of pid $1 (children first listed after their parent).
-descendants() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-    echo "$child"
-    descendants "$child"
-  done
+  [[ -s $1 ]] || return 0
+  proc_stop "$(cat "$1")" "${2:-10}"
+  rm -f "$1"
 }
 
 check_tools() {
@@ -216,7 +196,7 @@ down() {
   [[ -s $dir/run/tini.pid ]] && tini_pid=$(cat "$dir/run/tini.pid")
   stop_pid_file "$dir/run/slurmctld.pid" 15
   if [[ -n $tini_pid ]] && kill -0 "$tini_pid" 2>/dev/null; then
-    leftovers=$(descendants "$tini_pid" | tr '\n' ' ')
+    leftovers=$(proc_descendants "$tini_pid" | tr '\n' ' ')
   fi
   stop_pid_file "$dir/run/slurmd.pid" 15
   stop_pid_file "$dir/run/tini.pid" 5

@@ -7,7 +7,11 @@
 #      to completion, and so does a job that gets `scontrol requeue`: no lost and no duplicate
 #      points, and the first run's points kept;
 #   3. an array of 3 shards plus the merge job (afterok); the merged file equals the single
-#      run of scenario 1.
+#      run of scenario 1;
+#   4. preemption of a `command` sweep: `scancel --batch --signal=USR1` while its children run
+#      (half of them ignore SIGTERM); every child present at the signal is gone within
+#      run.grace_seconds + run.kill_grace (+ 1 s of polling), the job requeues itself and the
+#      requeued run completes the sweep (no lost, duplicate or failed point; no child left).
 # Usage: tests/slurm/run-scenarios.sh --emsweep PATH/TO/emsweep [--python PYTHON] [--keep]
 #   --python: a Python 3 with h5py (default /usr/bin/python3, Debian's, where h5py is)
 #   --keep: leave the work directory (configs, results, job logs, Slurm logs) in place.
@@ -17,6 +21,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/../support/proc.sh"
 repo=$(cd "$here/../.." && pwd)
 emsweep=""
 python=/usr/bin/python3
@@ -209,7 +214,32 @@ task: {kind: probe, sleep_ms: 300}
 run: {grace_seconds: 10}
 EOF
 s2b_points=96
-for c in s1 s2a s2b; do
+# s4: 12 `command` points of 4 s on 2 workers (~24 s); preempted once its children run.
+cat >s4_child.sh <<'EOF'
+#!/bin/sh
+# A child of scenario 4: pid files under s4-pids/, odd x ignore SIGTERM, 4 s of work, result.
+mkdir -p s4-pids
+echo "$1" >"s4-pids/$$"
+[ $(($1 % 2)) = 1 ] && trap '' TERM
+sleep 4 &
+echo "$1 grandchild" >"s4-pids/$!"
+wait
+printf '{"y": %d}' "$(($1 * 3))" >"$EMSWEEP_RESULT"
+EOF
+cat >s4.yaml <<'EOF'
+sweep: {name: slurm-s4, output: s4.h5}
+grid:
+  x: {range: [0, 12]}
+task:
+  kind: command
+  argv: [sh, ./s4_child.sh, "{x}"]
+  params: {x: 0}
+  metrics: [y]
+run: {grace_seconds: 1, kill_grace: 2, timeout: 60}
+EOF
+s4_points=12
+s4_stop_limit=4.5 # grace_seconds + kill_grace + 1.5 s for this script's polling (each second)
+for c in s1 s2a s2b s4; do
   n=$("$emsweep" plan "$c.yaml" --json | "$python" -c 'import json,sys; print(json.load(sys.stdin)["points"])')
   want_var=${c}_points
   [[ $n == "${!want_var}" ]] || {
@@ -226,6 +256,8 @@ j2a=$(sbatch --parsable --ntasks-per-node=3 --time=1 --signal=B:USR1@5 --job-nam
   --output=s2a-%j.out "$sbatch_script" s2a.yaml s2a.h5)
 j2b=$(sbatch --parsable --ntasks-per-node=3 --time=10 --job-name=s2b --output=s2b-%j.out \
   "$sbatch_script" s2b.yaml s2b.h5)
+j4=$(sbatch --parsable --ntasks-per-node=3 --time=10 --job-name=s4 --output=s4-%j.out \
+  "$sbatch_script" s4.yaml s4.h5)
 "$emsweep" slurm s1.yaml --results s1.h5 --ntasks-per-node 3 --time 10 -o s1.sbatch
 j1a=$(sbatch --parsable s1.sbatch)
 j1b=$(EMSWEEP_LAUNCHER=mpirun sbatch --parsable --ntasks-per-node=3 --time=10 --job-name=s1b \
@@ -235,7 +267,7 @@ submit_out=$(bash "$sbatch_script" --shards 3 --ntasks-per-node=2 --time=10 --jo
 indent <<<"$submit_out"
 j3=$(sed -n -E 's/.*submitted array job ([0-9]+) .*/\1/p' <<<"$submit_out")
 j3m=$(sed -n -E 's/.* and merge job ([0-9]+) .*/\1/p' <<<"$submit_out")
-say "submitted: 1a=$j1a 1b=$j1b 2a=$j2a 2b=$j2b 3=$j3 (merge $j3m)"
+say "submitted: 1a=$j1a 1b=$j1b 2a=$j2a 2b=$j2b 3=$j3 (merge $j3m) 4=$j4"
 
 # While the jobs run: requeue 2b by hand once it has recorded points for a few seconds, as
 # an admin or a preemption would; once 2a has requeued itself, give its next run a longer
@@ -243,9 +275,23 @@ say "submitted: 1a=$j1a 1b=$j1b 2a=$j2a 2b=$j2b 3=$j3 (merge $j3m)"
 t0=$SECONDS
 requeued_2b=0
 extended_2a=0
-all_jobs=("$j1a" "$j1b" "$j2a" "$j2b" ${j3:+"$j3"} ${j3m:+"$j3m"})
+all_jobs=("$j1a" "$j1b" "$j2a" "$j2b" ${j3:+"$j3"} ${j3m:+"$j3m"} "$j4")
 started_2b=""
+# Scenario 4: once the first 2 points are done and the next 2 run (8 pid files: a child and
+# a grandchild each), the preemption signal; then, each second, whether every process alive
+# at the signal has ended.
+preempted_4="" stopped_4="" pids_4=()
 while ((SECONDS - t0 < 300)); do
+  if [[ -z $preempted_4 ]] && (($(ls s4-pids 2>/dev/null | wc -l) >= 8)); then
+    for f in s4-pids/*; do proc_ended "${f#s4-pids/}" || pids_4+=("${f#s4-pids/}"); done
+    preempted_4=$(date +%s.%N)
+    scancel --batch --signal=USR1 "$j4" &&
+      say "scancel --batch --signal=USR1 $j4 with ${#pids_4[@]} child processes running"
+  fi
+  if [[ -n $preempted_4 && -z $stopped_4 ]] && proc_all_ended "${pids_4[@]}"; then
+    stopped_4=$(awk -v a="$preempted_4" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    say "job $j4: the ${#pids_4[@]} child processes ended within $stopped_4 s of the signal"
+  fi
   if ((!requeued_2b)); then
     if [[ -z $started_2b ]] && grep -qs 'points (0 already recorded)' s2b-"$j2b".out; then
       started_2b=$SECONDS
@@ -340,6 +386,26 @@ if wait_gone "$j2a" 240; then
 else
   fail "2a: job $j2a did not finish"
   show_log s2a-"$j2a".out
+fi
+
+# ---- scenario 4 --------------------------------------------------------------------------
+if wait_gone "$j4" 150; then
+  st=$(job_states "$j4")
+  left=()
+  for f in s4-pids/*; do proc_ended "${f#s4-pids/}" || left+=("${f#s4-pids/}"); done
+  if [[ -n $preempted_4 && -n $stopped_4 ]] && ((${#pids_4[@]} >= 2)) &&
+    awk -v t="$stopped_4" -v l="$s4_stop_limit" 'BEGIN { exit !(t <= l) }'  &&
+    [[ $st == "COMPLETED 0:0 restarts=1" ]] && ((${#left[@]} == 0)) &&
+    grep -q 'USR1: time limit near' s4-"$j4".out && grep -q 'requeueing job' s4-"$j4".out &&
+    check_file s4.h5 --points $s4_points --runs 2 --resumed --single-attempt; then
+    pass "4: preempted command sweep: ${#pids_4[@]} children gone within $stopped_4 s (limit $s4_stop_limit), requeued, completed ($st)"
+  else
+    fail "4: preemption of a command sweep (signal sent: ${preempted_4:+yes}; children gone after: ${stopped_4:-never} s of $s4_stop_limit; left at the end: ${left[*]:-none}; $st)"
+    show_log s4-"$j4".out
+  fi
+else
+  fail "4: job $j4 did not finish"
+  show_log s4-"$j4".out
 fi
 
 say "$passed passed, $failed failed ($((SECONDS - t_start)) s)"

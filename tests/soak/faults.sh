@@ -13,14 +13,14 @@ set -uo pipefail
 build=$(cd "$1" && pwd)
 scenario=$2
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../support/proc.sh"
 emsweep=$build/bin/emsweep
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 cfg=$here/faults.yaml
 work=$(mktemp -d "${TMPDIR:-/tmp}/emsweep-faults.XXXXXX")
-job=
 cleanup() {
-  [[ -n $job ]] && pkill -KILL -s "$job" 2>/dev/null
+  proc_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -31,34 +31,22 @@ need_h5py() { /usr/bin/python3 -c 'import h5py' 2>/dev/null || { echo "SKIP: no 
 start_run() {
   local o=$1
   shift
-  setsid mpirun --oversubscribe -np 3 "$emsweep" run "$cfg" --output "$o" -q "$@" >"$work/run.log" 2>&1 &
+  proc_start mpirun --oversubscribe -np 3 "$emsweep" run "$cfg" --output "$o" -q "$@" >"$work/run.log" 2>&1
   job=$!
 }
-wait_run() {  # waits up to 120 s; sets rc
-  local waited=0
-  while kill -0 "$job" 2>/dev/null && ((waited < 1200)); do sleep 0.1; ((waited++)); done
-  kill -0 "$job" 2>/dev/null && { pkill -KILL -s "$job"; fail "the job did not end within 120 s"; }
-  wait "$job"
-  rc=$?
-  pkill -KILL -s "$job" 2>/dev/null
-  job=
+wait_run() {  # waits up to 120 s; sets rc; kills what is left of the job's session
+  proc_wait "$job" 120 || fail "the job did not end within 120 s"
+  rc=$PROC_RC
+  proc_kill_session "$job"
 }
 run_sync() { start_run "$@"; wait_run; }
-rank_pid() {
-  local p
-  for p in $(pgrep -P "$job"); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return; }
-  done
-}
 # wait_points FILE N: waits (up to 60 s) until the running job has recorded N points in FILE.
-wait_points() {
-  local i n
-  for ((i = 0; i < 600; i++)); do
-    n=$("$emsweep" status "$1" --json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])' 2>/dev/null)
-    [[ -n $n ]] && ((n >= $2)) && return 0
-    kill -0 "$job" 2>/dev/null || return 0
-    sleep 0.1
-  done
+wait_points() { proc_wait_until 60 points_or_ended "$1" "$2" || true; }
+points_or_ended() {
+  local n
+  n=$("$emsweep" status "$1" --json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])' 2>/dev/null)
+  [[ -n $n ]] && ((n >= $2)) && return 0
+  proc_ended "$job"
 }
 reference() {
   run_sync "$work/reference.h5"
@@ -77,7 +65,7 @@ worker_kill)
   reference
   start_run "$work/w.h5"
   wait_points "$work/w.h5" 20
-  victim=$(rank_pid 1)
+  victim=$(proc_mpi_rank "$job" 1)
   [[ -n $victim ]] || fail "no rank 1 found"
   kill -0 "$job" || fail "the run ended before the kill"
   t0=$(date +%s.%N)
@@ -147,7 +135,7 @@ readonly-ns)
   umount "$ro"
   start_run "$ro/r.h5"
   wait_points "$ro/r.h5" 20
-  pkill -KILL -s "$job"
+  proc_kill_session "$job"
   wait_run
   mount --bind "$ro" "$ro" && mount -o remount,bind,ro "$ro"
   before=$(/usr/bin/python3 -c "import h5py,sys; print(len(h5py.File(sys.argv[1],'r',swmr=True)['points']))" "$ro/r.h5") ||
