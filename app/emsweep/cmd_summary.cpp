@@ -2,6 +2,7 @@
 
 #include "app/emsweep/commands.h"
 #include "sweep/core/error.h"
+#include "analysis/boundary.h"
 #include "analysis/results.h"
 #include "analysis/summary.h"
 
@@ -31,7 +32,7 @@ void add_summary_command(CLI::App& app, Context& ctx) {
   auto* csv = cmd->add_flag("--csv", opt->csv, "print CSV (METRIC_mean, _std, _n, _ci95 columns)");
   cmd->add_flag("--json", opt->json, "print JSON")->excludes(csv);
   cmd->callback([&ctx, opt] {
-    ctx.action = [opt] {
+    ctx.action = [&ctx, opt] {
       using namespace analysis;
       Results r = read_results(opt->file, {.curves = false});
       SummaryOptions so;
@@ -47,6 +48,13 @@ void add_summary_command(CLI::App& app, Context& ctx) {
         fmt::print("{}", format_text(s));
         if (std::string failed = format_failed(r, so.where); !failed.empty()) {
           fmt::print("\n{}", failed);
+        }
+        // A search sweep: each cell's answer, replayed from the points in the file.
+        if (r.info.config_yaml.find("search:") != std::string::npos) {
+          ParseResult parsed = parse_spec(r.info.config_yaml, opt->file + " (config_yaml)", {}, ctx.registry);
+          if (parsed.spec && parsed.spec->search) {
+            fmt::print("\n{}", format_boundaries(boundaries(r, *parsed.spec), *parsed.spec));
+          }
         }
       }
       return 0;

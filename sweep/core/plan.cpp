@@ -138,6 +138,24 @@ std::string describe_point(const SweepSpec& spec, const Grid& grid, std::uint64_
   return out;
 }
 
+std::string describe_cell(const SweepSpec& spec, const Grid& grid, std::uint64_t index) {
+  const Point p = grid.at(index);
+  std::string out;
+  for (const Axis& axis : spec.axes) {
+    if (axis.is_searched) continue;
+    const std::string v = axis.is_replicate ? std::to_string(p.replicate) : p.settings.get(axis.name).display();
+    out += (out.empty() ? "" : " ") + axis.name + "=" + v;
+  }
+  return out.empty() ? "(one cell)" : out;
+}
+
+std::string describe_answer(const SweepSpec& spec, const CellAnswer& a) {
+  if (a.status != CellStatus::kFound || !spec.search) return cell_status_name(a.status);
+  const auto& lattice = spec.axes.back().values;
+  return fmt::format("{} = {} in [{}, {}]", spec.search->axis, format_double(canonical_double(a.critical)),
+                     lattice[a.bracket_low].display(), lattice[a.bracket_high].display());
+}
+
 std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
   std::string out;
   out += fmt::format("sweep   {}  (config hash {})\n", spec.name, spec.hash().substr(0, 12));
@@ -162,6 +180,17 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
                        sm.n, sample_method_name(sm.method),
                        sm.extendable() ? "" : " (not extendable: points depend on n)", spec.seed);
     for (const auto& p : sm.params) out += fmt::format("    {:<{}}  {}\n", p.name, width, p.describe());
+  }
+  if (spec.search) {
+    const SearchSpec& se = *spec.search;
+    const std::uint64_t cells = grid.full_size() / se.lattice_size();
+    out += fmt::format("  searched: {} where {} crosses {} ({} scale in [{}, {}], tolerance {}, {} "
+                       "per round):\n    {} cells, up to {} points each on a lattice of {} values: at "
+                       "most {} points\n",
+                       se.axis, se.metric_text(), format_double(se.threshold), se.log ? "log" : "linear",
+                       format_double(se.low), format_double(se.high), format_double(se.tolerance),
+                       se.parallel, cells, se.max_points_per_cell(), se.lattice_size(),
+                       cells * se.max_points_per_cell());
   }
   out += fmt::format("points  {}", grid.size());
   if (grid.excluded() > 0) {

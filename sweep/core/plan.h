@@ -25,6 +25,10 @@ struct SweepEstimate {
 [[nodiscard]] std::vector<std::string> command_of(const SweepSpec& spec, const Grid& grid,
                                                   std::uint64_t index);
 // One line "axis=value axis=value ... replicate=r" describing the point at `index`.
+// A search cell (the point at `index` without its searched axis): "x=0.5 seed=1".
+[[nodiscard]] std::string describe_cell(const SweepSpec& spec, const Grid& grid, std::uint64_t index);
+// One cell's search answer: "kl_weight = 2.98 in [2.37, 3.16]", or its status word.
+[[nodiscard]] std::string describe_answer(const SweepSpec& spec, const CellAnswer& answer);
 [[nodiscard]] std::string describe_point(const SweepSpec& spec, const Grid& grid,
                                          std::uint64_t index);
 

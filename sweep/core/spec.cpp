@@ -15,6 +15,7 @@
 #include "sweep/core/error.h"
 #include "sweep/core/grid.h"
 #include "sweep/core/sample.h"
+#include "sweep/core/search.h"
 #include "sweep/core/sha256.h"
 
 namespace emsweep {
@@ -25,7 +26,8 @@ constexpr int kMaxNesting = 64;                      // deepest bracket/indent n
 constexpr std::int64_t kMaxAxisValues = 10'000'000;  // values one axis may expand to
 constexpr std::size_t kMaxErrors = 200;              // stop collecting after this many
 
-const std::vector<std::string> kTopKeys = {"sweep", "grid", "sample", "zip", "exclude", "task", "run"};
+const std::vector<std::string> kTopKeys = {"sweep", "grid", "sample", "search", "zip", "exclude", "task", "run"};
+const std::vector<std::string> kSearchKeys = {"kind", "axis", "scale", "bounds", "metric", "threshold", "tolerance", "parallel", "monotone_tolerance"};
 const std::vector<std::string> kSampleKeys = {"kind", "n", "params"};
 const std::vector<std::string> kSampleParamKeys = {"range", "int", "choice", "scale"};
 const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "description"};
@@ -1064,6 +1066,7 @@ std::string SweepSpec::canonical() const {
     out << "}";
   }
   out << "]";
+  if (search) out << ",\"search\":" << search->canonical();
   if (sample) out << ",\"sample\":{\"n\":" << sample->n << ",\"design\":" << sample->canonical_design() << "}";
   if (kind != nullptr && kind->declared_by_config) out << ",\"command\":" << command_canonical();
   out << "}";
@@ -1124,6 +1127,7 @@ std::string SweepSpec::base_hash() const {
   out << ";zip=";
   for (const auto& z : zips) out << join(z, "+") << ",";
   if (sample) out << ";sample=" << sample->canonical_design();  // n may grow
+  if (search) out << ";search=" << search->canonical();
   if (kind != nullptr && kind->declared_by_config) out << ";command=" << command_canonical();
   return sha256_hex(out.str());
 }
@@ -1196,6 +1200,21 @@ void emit_sample(YAML::Emitter& e, const SampleSpec& s) {
   e << YAML::EndMap << YAML::EndMap;
 }
 
+void emit_search(YAML::Emitter& e, const SearchSpec& s) {
+  e << YAML::Key << "search" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "kind" << YAML::Value << "boundary";
+  e << YAML::Key << "axis" << YAML::Value << s.axis;
+  e << YAML::Key << "scale" << YAML::Value << (s.log ? "log" : "linear");
+  e << YAML::Key << "bounds" << YAML::Value << YAML::Flow << YAML::BeginSeq << format_double(s.low)
+    << format_double(s.high) << YAML::EndSeq;
+  e << YAML::Key << "metric" << YAML::Value << s.metric_text();
+  e << YAML::Key << "threshold" << YAML::Value << format_double(s.threshold);
+  e << YAML::Key << "tolerance" << YAML::Value << format_double(s.tolerance);
+  e << YAML::Key << "parallel" << YAML::Value << s.parallel;
+  e << YAML::Key << "monotone_tolerance" << YAML::Value << format_double(s.monotone_tolerance);
+  e << YAML::EndMap;
+}
+
 }  // namespace
 
 std::string SweepSpec::resolved_yaml() const {
@@ -1208,7 +1227,7 @@ std::string SweepSpec::resolved_yaml() const {
   e << YAML::EndMap;
   e << YAML::Key << "grid" << YAML::Value << YAML::BeginMap;
   for (const auto& a : axes) {
-    if (a.is_sampled) continue;  // written as the sample: section below
+    if (a.is_sampled || a.is_searched) continue;  // written as their own sections below
     e << YAML::Key << a.name << YAML::Value;
     if (a.is_replicate) {
       e << YAML::Flow << YAML::BeginMap << YAML::Key << "replicates" << YAML::Value
@@ -1221,6 +1240,7 @@ std::string SweepSpec::resolved_yaml() const {
   }
   e << YAML::EndMap;
   if (sample) emit_sample(e, *sample);
+  if (search) emit_search(e, *search);
   if (!zips.empty()) {
     e << YAML::Key << "zip" << YAML::Value << YAML::BeginSeq;
     for (const auto& z : zips) e << YAML::Flow << z;
@@ -1453,7 +1473,7 @@ std::set<std::string> read_grid(Checker& c, const YAML::Node& root, YAML::Node& 
                                 const std::vector<std::string>& setting_names, SweepSpec& spec) {
   std::set<std::string> axis_names;
   if (!grid || (grid.IsMap() && grid.size() == 0) || grid.IsNull()) {
-    if (root["sample"]) return axis_names;  // a sample alone defines the points
+    if (root["sample"] || root["search"]) return axis_names;  // they alone define the points
     c.error(grid ? grid : root, "grid", "the grid is empty",
             "add at least one axis, e.g. grid: {seed: {replicates: 3}}, or a sample:");
   } else if (!grid.IsMap()) {
@@ -1672,6 +1692,152 @@ void add_sample_axes(SweepSpec& spec) {
   }
 }
 
+// A number under `search:` (`key`), checked by `spec`; false when missing or refused (reported).
+bool search_number(Checker& c, const YAML::Node& search, const std::string& key,
+                   const SettingSpec& spec, double& out) {
+  YAML::Node n = search[key];
+  if (!n) {
+    c.error(search, "search." + key, "missing search." + key, "see docs/search.md");
+    return false;
+  }
+  auto v = check_value(c, n, "search." + key, spec);
+  if (!v) return false;
+  out = v->as_double();
+  return true;
+}
+
+// search.metric: "name" or "name - other", each a metric of the kind.
+bool search_metric(Checker& c, const YAML::Node& node, const TaskKindInfo& kind, SearchSpec& s) {
+  if (!node || !node.IsScalar()) {
+    c.error(node, "search.metric", "expected a metric name, or 'a - b'", "e.g. metric: ood_bad - base_ood_bad");
+    return false;
+  }
+  std::vector<std::string> names;
+  for (const auto& m : kind.metrics) names.push_back(m.name);
+  std::string text = node.Scalar();
+  std::string a = text, b;
+  if (auto minus = text.find(" - "); minus != std::string::npos) {
+    a = text.substr(0, minus);
+    b = text.substr(minus + 3);
+  }
+  auto trim = [](std::string x) {
+    while (!x.empty() && x.back() == ' ') x.pop_back();
+    while (!x.empty() && x.front() == ' ') x.erase(x.begin());
+    return x;
+  };
+  a = trim(a);
+  b = trim(b);
+  for (const std::string& m : {a, b}) {
+    if (m.empty() && !b.empty()) {
+      c.error(node, "search.metric", "expected 'a - b' with two metric names, got '" + text + "'");
+      return false;
+    }
+    if (m.empty()) continue;  // no " - ": one metric
+    if (std::find(names.begin(), names.end(), m) == names.end()) {
+      c.error(node, "search.metric", "'" + m + "' is not a metric of task kind '" + kind.name + "'",
+              unknown_key_hint(m, names));
+      return false;
+    }
+  }
+  s.metric = a;
+  s.minus = b;
+  return true;
+}
+
+// search: the boundary of a metric along one setting, searched in every cell of the grid.
+void read_search(Checker& c, const YAML::Node& root, const TaskKindInfo& kind,
+                 const std::set<std::string>& axis_names, SweepSpec& spec) {
+  YAML::Node search = root["search"];
+  if (!search) return;
+  if (!search.IsMap()) {
+    c.error(search, "search", "expected a mapping with kind: boundary, axis:, bounds:, metric:, threshold:");
+    return;
+  }
+  check_keys(c, search, "search", kSearchKeys);
+  const std::size_t errors_before = c.errors().size();
+  SearchSpec s;
+  if (YAML::Node k = search["kind"]; !k || !k.IsScalar() || k.Scalar() != "boundary") {
+    c.error(k ? k : search, "search.kind", "expected kind: boundary", "the one search emsweep has");
+  }
+  if (root["sample"]) c.error(search, "search", "a sweep has either sample: or search:, not both");
+  YAML::Node axis = search["axis"];
+  const int si = axis && axis.IsScalar() ? kind.setting_index(axis.Scalar()) : -1;
+  if (si < 0 || kind.settings[static_cast<std::size_t>(si)].type != ValueType::kNumber) {
+    c.error(axis ? axis : search, "search.axis", "expected a number setting of task kind '" + kind.name + "'",
+            "e.g. axis: kl_weight");
+  } else if (axis_names.count(axis.Scalar())) {
+    c.error(axis, "search.axis", "'" + axis.Scalar() + "' is also a grid axis",
+            "the grid's axes are the cells; the searched setting is not one of them");
+  } else {
+    s.axis = axis.Scalar();
+  }
+  if (YAML::Node sc = search["scale"]) {
+    if (!sc.IsScalar() || (sc.Scalar() != "log" && sc.Scalar() != "linear")) {
+      c.error(sc, "search.scale", "expected log or linear, got " + node_kind(sc));
+    } else {
+      s.log = sc.Scalar() == "log";
+    }
+  }
+  YAML::Node bounds = search["bounds"];
+  if (!bounds || !bounds.IsSequence() || bounds.size() != 2) {
+    c.error(bounds ? bounds : search, "search.bounds", "expected [low, high]", "e.g. bounds: [0.01, 100]");
+  } else if (si >= 0) {
+    auto lo = check_value(c, bounds[0], "search.bounds[0]", kind.settings[static_cast<std::size_t>(si)]);
+    auto hi = check_value(c, bounds[1], "search.bounds[1]", kind.settings[static_cast<std::size_t>(si)]);
+    if (lo && hi) {
+      s.low = lo->as_double();
+      s.high = hi->as_double();
+      if (!(s.low < s.high)) c.error(bounds, "search.bounds", "expected low < high");
+      if (s.log && s.low <= 0) {
+        c.error(bounds, "search.bounds", "a log scale needs low > 0, got " + format_double(s.low),
+                "use scale: linear, or a positive low bound");
+      }
+    }
+  }
+  search_metric(c, search["metric"], kind, s);
+  SettingSpec any_number;
+  any_number.type = ValueType::kNumber;
+  search_number(c, search, "threshold", any_number, s.threshold);
+  if (search["tolerance"]) {
+    SettingSpec tol = any_number;
+    tol.min = s.log ? 1.0 : 0.0;
+    tol.min_exclusive = true;
+    search_number(c, search, "tolerance", tol, s.tolerance);
+  }
+  if (search["monotone_tolerance"]) {
+    SettingSpec mt = any_number;
+    mt.min = 0;
+    search_number(c, search, "monotone_tolerance", mt, s.monotone_tolerance);
+  }
+  SettingSpec par;
+  par.type = ValueType::kInteger;
+  par.min = 1;
+  par.max = 64;
+  read_field(c, search, "search", "parallel", par, s.parallel);
+  if (c.errors().size() != errors_before) return;
+  auto levels = search_levels(s.log, s.low, s.high, s.tolerance);
+  if (!levels) {
+    c.error(search["tolerance"] ? search["tolerance"] : search, "search.tolerance",
+            "too fine for the bounds: the search lattice would need more than 2^" +
+                std::to_string(kMaxSearchLevels) + " values",
+            "raise the tolerance or narrow the bounds");
+    return;
+  }
+  s.levels = *levels;
+  spec.search = std::move(s);
+}
+
+// The searched setting as the last axis: its lattice, so that the grid is cells x lattice.
+void add_search_axis(SweepSpec& spec) {
+  if (!spec.search) return;
+  Axis a;
+  a.name = spec.search->axis;
+  a.form = "search";
+  a.is_searched = true;
+  a.values = spec.search->lattice();
+  spec.axes.push_back(std::move(a));
+}
+
 // task: the fixed settings, every other setting at its default; none may also be an axis.
 void read_task_settings(Checker& c, YAML::Node& task, const TaskKindInfo& kind,
                         const std::vector<std::string>& setting_names,
@@ -1694,6 +1860,11 @@ void read_task_settings(Checker& c, YAML::Node& task, const TaskKindInfo& kind,
       if (axis_names.count(name)) {
         c.error(it->first, "task." + name, "'" + name + "' is also a grid axis",
                 "set it in one place: as a fixed task setting or as an axis");
+        continue;
+      }
+      if (spec.search && spec.search->axis == name) {
+        c.error(it->first, "task." + name, "'" + name + "' is also searched (search.axis)",
+                "set it in one place: as a fixed task setting or as the searched setting");
         continue;
       }
       if (spec.sample && sampled_param(*spec.sample, name)) {
@@ -1913,10 +2084,12 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   YAML::Node grid = root["grid"];
   const std::set<std::string> axis_names = read_grid(c, root, grid, kind, setting_names, spec);
   read_sample(c, root, kind, setting_names, axis_names, spec);
+  read_search(c, root, kind, axis_names, spec);
   read_task_settings(c, task, kind, setting_names, axis_names, spec);
   read_zips(c, root, axis_names, spec);
   read_exclusions(c, root, axis_names, kind, spec);
   if (c.ok()) add_sample_axes(spec);
+  if (c.ok()) add_search_axis(spec);
   check_sweep(c, root, grid, task, spec);
   if (!c.ok()) {
     result.errors = std::move(c.errors());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sweep/core/sample.h"
+#include "sweep/core/search.h"
 #include "sweep/core/task.h"
 #include "sweep/core/value.h"
 
@@ -37,6 +38,9 @@ struct Axis {
   // True for a setting of `sample:`: one value per sample point (values may repeat), and the
   // sampled axes vary together as one dimension of the grid.
   bool is_sampled = false;
+  // True for the setting of `search:`: its values are the search lattice, and it is the last
+  // axis, so that the grid is (cells of the other axes) x lattice.
+  bool is_searched = false;
   std::string form;  // how it was written: list, linspace, logspace, range, replicates, sample
 };
 
@@ -72,7 +76,8 @@ struct SweepSpec {
   std::vector<Axis> axes;       // grid axes in config order
   std::vector<std::vector<std::string>> zips;  // groups of axes that vary together
   std::vector<Exclusion> exclusions;
-  std::optional<SampleSpec> sample;  // `sample:`; its settings are the axes with is_sampled
+  std::optional<SampleSpec> sample;
+  std::optional<SearchSpec> search;  // `search:`; its setting is the last axis (is_searched)  // `sample:`; its settings are the axes with is_sampled
   const TaskKindInfo* kind = nullptr;  // task.kind
   // The kind's declaration when the config itself declares it (`command`); `kind` points here.
   std::shared_ptr<const TaskKindInfo> own_kind;

@@ -51,8 +51,9 @@ double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
 }
 
 // The scheduler's part of the run policy, so that the Coordinator can build its Scheduler in place.
-SchedulerConfig scheduler_config(const CoordinatorSettings& settings) {
+SchedulerConfig scheduler_config(const SweepSpec& spec, const CoordinatorSettings& settings) {
   SchedulerConfig cfg;
+  cfg.search_spec = spec.search ? &spec : nullptr;
   cfg.max_retries = settings.policy.max_retries;
   cfg.batch = settings.policy.batch;
   cfg.fail_fast = settings.policy.fail_fast;
@@ -71,7 +72,8 @@ class Coordinator {
         store_(store),
         grid_(grid),
         settings_(settings),
-        sched_(grid, store.ledger(), scheduler_config(settings)),
+        spec_(spec),
+        sched_(grid, store.ledger(), scheduler_config(spec, settings)),
         progress_(settings.live_progress, settings.policy.log_seconds, settings.quiet),
         active_count_(workers.size()),
         stop_wait_(stop_wait_seconds(spec, settings.policy)) {
@@ -250,6 +252,7 @@ class Coordinator {
     switch (sched_.on_outcome(source, {rec->index, rec->attempts}, ok, rec->seconds)) {
       case Scheduler::Verdict::kDone:
         store_.record_result(*rec, bytes);
+        sched_.on_metrics(rec->index, rec->metrics);
         ++out_.done;
         ++out_.done_now;
         break;
@@ -292,6 +295,18 @@ class Coordinator {
 
   // Hands back the points still in flight, closes the store, stops the workers if none is busy and
   // picks the exit code.
+  // The answer of every cell's search so far, one line each.
+  void print_boundaries() {
+    const SearchSpec& s = *spec_.search;
+    fmt::print(stderr, "[emsweep] boundary of {} = {} along {} ({} scale, tolerance {}):\n",
+               s.metric_text(), format_double(s.threshold), s.axis, s.log ? "log" : "linear",
+               format_double(s.tolerance));
+    for (const auto& [first, a] : sched_.search()->answers()) {
+      fmt::print(stderr, "  {:<40} {}  ({} points)\n", describe_cell(spec_, grid_, first),
+                 describe_answer(spec_, a), a.used.size() - a.wanted.size());
+    }
+  }
+
   RunOutcome finish() {
     out_.workers_busy = sched_.in_flight() > 0 || hard_stop_;
     for (const auto& item : sched_.in_flight_items()) store_.record_release(item);
@@ -302,7 +317,10 @@ class Coordinator {
       for (int w : workers_) stop_worker(w);
     }
     out_.interrupted = stopping_ || hard_stop_;
-    const bool complete = out_.done + out_.failed >= out_.total;
+    // A search is complete when every cell's search ended, usually well below its maximum.
+    const bool complete = sched_.search() != nullptr ? sched_.exhausted() && sched_.in_flight() == 0
+                                                     : out_.done + out_.failed >= out_.total;
+    if (sched_.search() != nullptr && !settings_.quiet) print_boundaries();
     if (out_.interrupted && !complete && !(settings_.policy.fail_fast && out_.failed_now > 0)) {
       out_.code = ExitCode::kInterrupted;
     } else if (out_.failed > 0) {
@@ -318,6 +336,7 @@ class Coordinator {
   Store& store_;                           // journal and view: every dispatch and outcome goes here
   const Grid& grid_;                       // names the points recorded failed from earlier runs
   const CoordinatorSettings& settings_;    // run policy (fail_fast, flush_seconds) and output mode
+  const SweepSpec& spec_;                  // names the cells of a search in its answer
   Scheduler sched_;                        // decides what each worker runs next, and retries
   Progress progress_;                      // the progress line; warnings break it first
   RunOutcome out_;                         // the counts so far, returned by run()

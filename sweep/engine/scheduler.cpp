@@ -18,7 +18,10 @@ constexpr std::uint64_t kMaxShardCount = 20'000'000;  // count a shard exactly u
 
 Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig config)
     : grid_(&grid), config_(config) {
-  if (config_.shard.count <= 1) {
+  if (config_.search_spec != nullptr && config_.search_spec->search) {
+    search_ = std::make_unique<SearchState>(*config_.search_spec, grid, config_.shard, ledger);
+    total_ = search_->max_points();
+  } else if (config_.shard.count <= 1) {
     total_ = grid.size();
   } else if (grid.size() <= kMaxShardCount) {
     for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
@@ -64,10 +67,22 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
 
 std::vector<ExhaustedPoint> Scheduler::take_exhausted() {
   settled_ += exhausted_.size();
+  if (search_) {
+    for (const auto& x : exhausted_) search_->on_failed(x.item.index);
+  }
   return std::exchange(exhausted_, {});
 }
 
 bool Scheduler::next_fresh(WorkItem& out) {
+  if (search_) {
+    std::uint64_t i = 0;
+    while (search_->take(i)) {
+      if (skip_.contains(i) || done_->contains(i) || failed_->contains(i)) continue;
+      out = {i, 1};
+      return true;
+    }
+    return false;
+  }
   while (cursor_ < grid_->full_size()) {
     std::uint64_t i = cursor_++;
     if (grid_->is_excluded(i) || skip_.contains(i) || done_->contains(i) || failed_->contains(i)) {
@@ -82,6 +97,8 @@ bool Scheduler::next_fresh(WorkItem& out) {
 
 bool Scheduler::exhausted() const {
   if (!retries_.empty() || !isolated_.empty()) return false;
+  // A search is over when every cell's search ended; until then a result may want more points.
+  if (search_) return search_->concluded();
   // Advance the cursor over indices that will never be handed out, then look.
   while (cursor_ < grid_->full_size()) {
     std::uint64_t i = cursor_;
@@ -188,7 +205,17 @@ Scheduler::Verdict Scheduler::on_outcome(int worker, const WorkItem& item, bool 
   }
   ++settled_;
   if (config_.fail_fast) stopped_ = true;
+  if (search_) {
+    search_->on_failed(item.index);
+    wakeup_ = true;  // its cell ended: idle workers may finish (or others' points go on)
+  }
   return Verdict::kFailed;
+}
+
+void Scheduler::on_metrics(std::uint64_t index, const std::vector<double>& metrics) {
+  if (!search_) return;
+  search_->on_done(index, metrics);
+  wakeup_ = true;  // the cell's next round may be wanted: feed idle workers
 }
 
 std::size_t Scheduler::in_flight(int worker) const {

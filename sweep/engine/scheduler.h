@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -12,6 +13,7 @@
 
 #include "sweep/core/grid.h"
 #include "sweep/core/spec.h"
+#include "sweep/engine/search_state.h"
 #include "sweep/store/store.h"
 #include "sweep/store/wire.h"
 
@@ -22,6 +24,8 @@ struct SchedulerConfig {
   int batch = 0;        // points per message; 0 = adaptive
   bool fail_fast = false;
   Shard shard;
+  // A sweep with `search:`: the points come from its cells' searches instead of grid order.
+  const SweepSpec* search_spec = nullptr;
 };
 
 // A point whose attempts ran out before this run started (its process kept crashing).
@@ -45,6 +49,10 @@ class Scheduler {
 
   // The next points for `worker` (empty when none can be handed out now).
   [[nodiscard]] std::vector<WorkItem> next_batch(int worker);
+  // A done point's metrics, for a search sweep (its cell's search moves on).
+  void on_metrics(std::uint64_t index, const std::vector<double>& metrics);
+  // The searches, or null when the sweep has none.
+  [[nodiscard]] const SearchState* search() const { return search_.get(); }
   // Records the outcome of `item` run by `worker` that took `seconds`.
   // A point handed back unfinished by a stopping worker: not an attempt; it runs again later.
   void on_released(int worker, const WorkItem& item);
@@ -94,6 +102,7 @@ class Scheduler {
   std::uint64_t settled_ = 0;  // finished before or during this run
   double mean_seconds_ = 0;
   bool stopped_ = false;
+  std::unique_ptr<SearchState> search_;
 };
 
 }  // namespace emsweep

@@ -230,7 +230,7 @@ bool IndexSet::contains(std::uint64_t index) const {
 // ---------------------------------------------------------------------------------------------
 // Replay
 
-Ledger replay(const JournalScan& scan) {
+Ledger replay(const JournalScan& scan, bool keep_metrics) {
   Ledger l;
   for (const auto& rec : scan.records) {
     switch (rec.type) {
@@ -271,6 +271,7 @@ Ledger replay(const JournalScan& scan) {
           }
         }
         (r->status == PointStatus::kDone ? l.done : l.failed).insert(r->index);
+        if (keep_metrics && r->status == PointStatus::kDone) l.done_metrics[r->index] = r->metrics;
         l.pending_attempts.erase(r->index);
         l.last_error.erase(r->index);
         l.last_detail.erase(r->index);
@@ -946,7 +947,7 @@ Store::Store(const SweepSpec& spec, const Grid& grid, const StoreOptions& option
   journal_->append(RecordType::kHeader, header_bytes);
   journal_->commit();
   scan = read_journal(jpath);
-  ledger_ = replay(scan);
+  ledger_ = replay(scan, spec.search.has_value());  // a search resumes from the metrics
   if (options.retry_failed) {
     // Failed points run again, with a fresh count of attempts.
     for (const auto& f : ledger_.failures) ledger_.pending_attempts.erase(f.index);

@@ -49,10 +49,13 @@ struct Ledger {
   double first_result_time = 0;        // end_time of the first/last result (Unix seconds)
   double last_result_time = 0;
   std::vector<double> recent_end_times;  // end times of the last results (for rates)
+  // Metrics of each done point, only when replayed with keep_metrics.
+  std::unordered_map<std::uint64_t, std::vector<double>> done_metrics;
 };
 
 // Replays the journal's records into a Ledger.
-[[nodiscard]] Ledger replay(const JournalScan& scan);
+// `keep_metrics`: also keep every done point's metrics (a boundary search resumes from them).
+[[nodiscard]] Ledger replay(const JournalScan& scan, bool keep_metrics = false);
 
 // Provenance of this run, written into the journal header and the view's attributes.
 struct RunProvenance {

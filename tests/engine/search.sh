@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Boundary search on the probe (configs/probe-search.yaml), whose crossing is known in closed
+# form: every cell's critical kl_weight is within the tolerance of the truth; the results and
+# the answer are the same on 1 and 3 ranks; a sweep SIGKILLed mid-search and resumed reaches
+# the same answer with no point run twice; plan shows the search and its maximum.
+source "$(dirname "$0")/common.sh"
+mkdir configs && cp "$EMSWEEP_SRC/configs/probe-search.yaml" configs/
+cfg=configs/probe-search.yaml
+"$EMSWEEP" plan "$cfg" | tee plan.txt
+grep -q "8 cells, up to 7 points each on a lattice of 33 values: at most 56 points" plan.txt ||
+  die "plan does not show the search"
+"$EMSWEEP" run "$cfg" && "$EMSWEEP" summary results/probe-search.h5 | tee one.txt
+mpi 3 "$EMSWEEP" run "$cfg" -o three.h5 --quiet
+"$EMSWEEP" summary three.h5 >three.txt
+$PY "$COMPARE" results/probe-search.h5 three.h5
+diff <(sed -n '/^boundary/,$p' one.txt) <(sed -n '/^boundary/,$p' three.txt) || die "3 ranks answer differently"
+$PY - <<'PY'
+import math, re
+lines = open("one.txt").read().split("boundary of", 1)[1].splitlines()[1:]
+cells = 0
+for line in lines:
+    m = re.match(r"\s+x=(\S+) seed=(\d+)\s+kl_weight = (\S+) in \[(\S+), (\S+)\]\s+\((\d+) points\)", line)
+    assert m, line
+    x, crit, lo, hi, used = float(m[1]), float(m[3]), float(m[4]), float(m[5]), int(m[6])
+    truth = 3 - x * x - math.sin(0.5) - 0.2
+    assert lo <= truth <= hi, (line, truth)
+    assert max(crit / truth, truth / crit) < 1.5, (line, truth)
+    assert used <= 7
+    cells += 1
+    print(f"x={x}: critical {crit:.4g}, truth {truth:.4g}, {used} points")
+assert cells == 8, cells
+PY
+
+# SIGKILL a slower 3-rank run mid-search (by session), resume, and compare.
+sets=(--set task.sleep_ms=150)
+"$EMSWEEP" run "$cfg" -o ref.h5 "${sets[@]}" --quiet
+"$EMSWEEP" summary ref.h5 >ref.txt
+setsid mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet &
+pid=$!
+for _ in $(seq 1 100); do
+  [ "$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)" -gt 2000 ] && break
+  sleep 0.1
+done
+sleep 1
+pkill -KILL -s $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
+for _ in $(seq 1 100); do pgrep -s $pid >/dev/null || break; sleep 0.1; done
+"$EMSWEEP" status cand.h5 | sed -n 1,3p
+mpi 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
+"$EMSWEEP" summary cand.h5 >cand.txt
+$PY "$COMPARE" ref.h5 cand.h5
+diff <(sed -n '/^boundary/,$p' ref.txt) <(sed -n '/^boundary/,$p' cand.txt) || die "the resumed search answers differently"
+"$EMSWEEP" verify cand.h5 | tail -1   # non-zero on a point recorded twice
+echo "search.sh: ok"
