@@ -35,16 +35,14 @@ PY
 sets=(--set task.sleep_ms=150)
 "$EMSWEEP" run "$cfg" -o ref.h5 "${sets[@]}" --quiet
 "$EMSWEEP" summary ref.h5 >ref.txt
-setsid mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet &
+journal_started() { [ "$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)" -gt 2000 ]; }
+proc_start mpirun --oversubscribe -np 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
 pid=$!
-for _ in $(seq 1 100); do
-  [ "$(stat -c %s cand.h5.journal 2>/dev/null || echo 0)" -gt 2000 ] && break
-  sleep 0.1
-done
+proc_wait_until 10 journal_started || true
 sleep 1
-pkill -KILL -s $pid 2>/dev/null || true
-wait $pid 2>/dev/null || true
-for _ in $(seq 1 100); do pgrep -s $pid >/dev/null || break; sleep 0.1; done
+proc_kill_session $pid
+proc_wait $pid 60 || die "the job did not end within 60 s"
+proc_session_gone $pid 10 || die "processes of the killed job are left"
 "$EMSWEEP" status cand.h5 | sed -n 1,3p
 mpi 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
 "$EMSWEEP" summary cand.h5 >cand.txt
