@@ -10,18 +10,13 @@
 #include "sweep/core/plan.h"
 #include "sweep/core/spec.h"
 
+#include "tests/support/spec_fixture.h"
+
 using namespace emsweep;
 
 namespace {
 
-const TaskRegistry& registry() {
-  static TaskRegistry r = [] {
-    TaskRegistry out;
-    register_declared_kinds(out);
-    return out;
-  }();
-  return r;
-}
+using testing::registry;
 
 ParseResult parse(const std::string& yaml, const std::vector<std::string>& sets = {}) {
   return parse_spec(yaml, "cmd.yaml", sets, registry());

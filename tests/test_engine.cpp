@@ -20,19 +20,14 @@
 #include "sweep/engine/transport.h"
 #include "sweep/engine/worker_loop.h"
 
+#include "tests/support/spec_fixture.h"
+
 using namespace emsweep;
 namespace fs = std::filesystem;
 
 namespace {
 
-const TaskRegistry& registry() {
-  static TaskRegistry r = [] {
-    TaskRegistry out;
-    register_declared_kinds(out);
-    return out;
-  }();
-  return r;
-}
+using testing::registry;
 
 std::string temp_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("emsweep-engine-" + std::to_string(::getpid())) / name;

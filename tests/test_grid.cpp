@@ -9,18 +9,13 @@
 #include "sweep/core/plan.h"
 #include "sweep/core/spec.h"
 
+#include "tests/support/spec_fixture.h"
+
 using namespace emsweep;
 
 namespace {
 
-const TaskRegistry& registry() {
-  static TaskRegistry r = [] {
-    TaskRegistry out;
-    register_declared_kinds(out);
-    return out;
-  }();
-  return r;
-}
+using testing::registry;
 
 SweepSpec spec_of(const std::string& grid_yaml, const std::string& extra = {}) {
   auto r = parse_spec("sweep: {name: g, seed: 3}\ntask: {kind: probe}\ngrid:\n" + grid_yaml + extra,

@@ -12,32 +12,15 @@
 #include "sweep/core/spec.h"
 #include "worker/kinds.h"
 
+#include "tests/support/spec_fixture.h"
+
 using namespace emsweep;
 
 namespace {
 
-const TaskRegistry& registry() {
-  static TaskRegistry r = [] {
-    TaskRegistry out;
-    register_declared_kinds(out);
-    return out;
-  }();
-  return r;
-}
-
-ParseResult parse(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  return parse_spec(yaml, "test.yaml", sets, registry());
-}
-
-SweepSpec ok(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  auto r = parse(yaml, sets);
-  if (!r.spec) {
-    std::string all;
-    for (auto& d : r.errors) all += d.format() + "\n";
-    FAIL("unexpected errors:\n" << all);
-  }
-  return std::move(*r.spec);
-}
+using testing::ok;
+using testing::parse;
+using testing::registry;
 
 const std::string kHead = "sweep: {name: t, seed: 5}\ntask: {kind: probe}\n";
 

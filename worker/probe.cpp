@@ -1,5 +1,7 @@
 #include "worker/probe.h"
 
+#include "sweep/core/mix.h"
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -12,13 +14,6 @@
 namespace emsweep {
 namespace {
 
-// SplitMix64: a well-mixed 64-bit function for the probe's reproducible "noise".
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 
 class ProbeTask : public Task {

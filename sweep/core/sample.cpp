@@ -1,5 +1,7 @@
 #include "sweep/core/sample.h"
 
+#include "sweep/core/mix.h"
+
 #include <boost/random/sobol.hpp>
 #include <fmt/format.h>
 
@@ -10,12 +12,6 @@
 namespace emsweep {
 namespace {
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // A counter-based stream: word k of stream `stream` under `seed`, the same on every platform
 // (std::uniform_*_distribution are implementation-defined, so they are not used).
