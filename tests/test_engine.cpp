@@ -219,6 +219,56 @@ TEST_CASE("a point whose last attempts were cut off by kills keeps its reported 
   CHECK_FALSE(ex[1].detail.present());
 }
 
+TEST_CASE("supervised children: only reported failures use up a point's retries", "[engine][scheduler]") {
+  // A `command` point (max_retries 2) that times out every time: attempt 1 reports its
+  // timeout, then the job is killed while attempts 2 to 6 run. A child cannot take its rank
+  // down, so the lost attempts are not its doing: it runs again (attempt 7, not isolated),
+  // and fails for good only after three reported timeouts, like an uninterrupted run.
+  std::vector<std::pair<RecordType, std::string>> records;
+  AttemptFailure timeout{5, 1, 1, "timed out after 0.4 s", {}, 0.7, 1.7e9, "node"};
+  timeout.detail.outcome = "timeout";
+  timeout.detail.signal = 9;
+  records.emplace_back(RecordType::kDispatch, encode(WorkItem{5, 1}));
+  records.emplace_back(RecordType::kAttemptFailed, encode(timeout));
+  for (std::uint32_t a = 2; a <= 6; ++a) records.emplace_back(RecordType::kDispatch, encode(WorkItem{5, a}));
+  records.emplace_back(RecordType::kDispatch, encode(WorkItem{6, 1}));  // lost twice
+  records.emplace_back(RecordType::kDispatch, encode(WorkItem{6, 2}));
+  JournalScan scan;
+  for (auto& [type, payload] : records) scan.records.push_back({type, payload});
+  const Ledger ledger = replay(scan);
+  REQUIRE(ledger.reported_failures.at(5) == 1);
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  SchedulerConfig cfg;  // max_retries 2
+  cfg.supervised_children = true;
+  Scheduler s(grid, ledger, cfg);
+  CHECK(s.take_exhausted().empty());
+  auto batch = s.next_batch(1);
+  REQUIRE(batch.size() == 1);  // retried first, and nothing runs isolated
+  const WorkItem first = batch[0];
+  auto more = s.next_batch(2);
+  REQUIRE(more.size() == 1);
+  const WorkItem second = more[0];
+  std::map<std::uint64_t, WorkItem> items{{first.index, first}, {second.index, second}};
+  REQUIRE(items.count(5) == 1);
+  REQUIRE(items.count(6) == 1);
+  CHECK(items[5].attempt == 7);
+  CHECK(items[6].attempt == 3);
+  CHECK(s.on_outcome(first.index == 5 ? 1 : 2, items[5], false, 0.7) == Scheduler::Verdict::kRetry);
+  auto again = s.next_batch(1);
+  REQUIRE(!again.empty());
+  CHECK(again[0].index == 5);
+  CHECK(again[0].attempt == 8);
+  CHECK(s.on_outcome(1, again[0], false, 0.7) == Scheduler::Verdict::kFailed);  // third report
+
+  // Without supervision the same journal exhausts point 5 (6 dispatches) with its reported cause.
+  Scheduler in_process(grid, ledger, SchedulerConfig{});
+  auto ex = in_process.take_exhausted();
+  REQUIRE(ex.size() == 1);
+  CHECK(ex[0].item.index == 5);
+  CHECK(ex[0].detail.outcome == "timeout");
+}
+
 TEST_CASE("points dispatched twice without a report run one at a time", "[engine][scheduler]") {
   SweepSpec spec = make_spec("unused.h5");
   Grid grid(spec);

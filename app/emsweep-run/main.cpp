@@ -309,8 +309,13 @@ int run(int argc, char** argv, const Options& opt) {
   const std::uint64_t recorded = store->ledger().done.size() + store->ledger().failed.size();
   report_recovery(*store, grid, shard, !rc.shard.empty(), opt.quiet);
   if (!opt.quiet) {
-    fmt::print(stderr, "[emsweep] {}: {} points ({} already recorded), {} rank{}, results {}\n",
-               spec.name, grid.size(), recorded, size, size == 1 ? "" : "s", spec.output);
+    const std::string points =
+        spec.search ? fmt::format("at most {} points ({} boundary searches on a lattice of {} values)",
+                                  most_points(spec, grid), grid.full_size() / spec.search->lattice_size(),
+                                  spec.search->lattice_size())
+                    : fmt::format("{} points", grid.size());
+    fmt::print(stderr, "[emsweep] {}: {} ({} already recorded), {} rank{}, results {}\n", spec.name,
+               points, recorded, size, size == 1 ? "" : "s", spec.output);
   }
 
   RunOutcome outcome;

@@ -11,6 +11,7 @@
 #include "sweep/core/grid.h"
 #include "sweep/core/json.h"
 #include "sweep/core/plan.h"
+#include "sweep/engine/search_state.h"
 #include "sweep/store/store.h"
 
 namespace emsweep::cli {
@@ -24,6 +25,9 @@ std::string results_path(std::string p) {
 struct StatusReport {
   std::string name, kind, hash, state, shard;
   std::uint64_t total = 0, done = 0, failed = 0, in_flight = 0;
+  // A boundary search: `total` is the most its searches can use; they end when no cell is open.
+  bool search = false;
+  std::uint64_t searches = 0, searches_open = 0;
   double rate = 0;  // points/s over the recent results
   double eta = -1;  // seconds; -1 unknown
   std::size_t runs = 0;
@@ -66,7 +70,17 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
   r.failed = ledger.failed.size();
   const bool running = journal_is_locked(jpath);
   r.in_flight = running ? ledger.pending_attempts.size() : 0;
-  const std::uint64_t left = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+  std::uint64_t left = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
+  if (spec.search) {
+    // The searches replayed from the recorded points, as a resumed run would.
+    const Ledger with_metrics = replay(scan, true);
+    const SearchState searches(spec, grid, last.shard.empty() ? Shard{} : parse_shard(last.shard), with_metrics);
+    r.search = true;
+    r.total = searches.max_points();
+    r.searches = searches.cells();
+    r.searches_open = searches.open_cells();
+    left = searches.concluded() ? 0 : (r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+  }
   r.state = running ? "running" : (left == 0 ? "finished" : "stopped (run again to resume)");
   const auto& t = ledger.recent_end_times;
   if (t.size() >= 2) {
@@ -106,6 +120,7 @@ std::string status_json(const StatusReport& r, const std::string& h5) {
   j.begin_object().value("file", h5).value("name", r.name).value("kind", r.kind);
   j.value("config_hash", r.hash).value("state", r.state).value("shard", r.shard);
   j.value("total", r.total).value("done", r.done).value("failed", r.failed);
+  j.value("search", r.search).value("searches", r.searches).value("searches_open", r.searches_open);
   j.value("in_flight", r.in_flight).value("rate", r.rate);
   if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
   j.value("runs", static_cast<std::uint64_t>(r.runs))
@@ -149,11 +164,17 @@ void print_status(const StatusReport& r, const std::string& h5, std::size_t max_
   const double pct = r.total ? 100.0 * static_cast<double>(r.done) / static_cast<double>(r.total) : 0;
   fmt::print("sweep    {} ({}; config {})  {}\n", r.name, r.kind, r.hash.substr(0, 12), h5);
   fmt::print("state    {}{}\n", r.state, r.shard.empty() ? "" : "  [shard " + r.shard + "]");
-  fmt::print("points   {} total: {} done ({:.1f}%), {} failed, {} in flight, {} to go\n", r.total, r.done,
-             pct, r.failed, r.in_flight,
-             r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+  if (r.search) {
+    fmt::print("points   at most {}: {} done ({:.1f}%), {} failed, {} in flight, at most {} to go\n", r.total,
+               r.done, pct, r.failed, r.in_flight, r.searches_open == 0 ? 0 : r.total - std::min(r.total, r.done + r.failed));
+    fmt::print("searches {} of {} cells still searching\n", r.searches_open, r.searches);
+  } else {
+    fmt::print("points   {} total: {} done ({:.1f}%), {} failed, {} in flight, {} to go\n", r.total, r.done,
+               pct, r.failed, r.in_flight,
+               r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+  }
   fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
-  fmt::print("eta      {}\n", r.eta >= 0 ? human_seconds(r.eta) : "-");
+  fmt::print("eta      {}{}\n", r.search && r.eta > 0 ? "at most " : "", r.eta >= 0 ? human_seconds(r.eta) : "-");
   fmt::print("runs     {}\n", r.runs);
   if (r.damage.middle_damage() > 0) {
     const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;

@@ -94,6 +94,16 @@ std::string human_seconds(double s) {
   return fmt::format("{:.1f} days", s / 86400);
 }
 
+std::uint64_t most_points(const SweepSpec& spec, const Grid& grid) {
+  if (!spec.search) return grid.size();
+  const std::uint64_t lattice = spec.search->lattice_size();
+  std::uint64_t cells = 0;
+  for (std::uint64_t first = 0; first < grid.full_size(); first += lattice) {
+    cells += grid.is_excluded(first) ? 0 : 1;
+  }
+  return cells * spec.search->max_points_per_cell();
+}
+
 std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& grid) {
   if (!spec.kind->estimate) return std::nullopt;
   std::uint64_t first = grid.next_kept(0);
@@ -103,7 +113,7 @@ std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& g
   if (!per) return std::nullopt;
   SweepEstimate e;
   e.per_point = *per;
-  e.points = grid.size();
+  e.points = most_points(spec, grid);
   if (spec.kind->setup_key) e.per_point.setups = count_setups(spec, grid, p);
   e.core_seconds = static_cast<double>(e.points) * e.per_point.seconds_per_point +
                    static_cast<double>(e.per_point.setups) * e.per_point.setup_seconds;
@@ -190,9 +200,10 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
                        se.axis, se.metric_text(), format_double(se.threshold), se.log ? "log" : "linear",
                        format_double(se.low), format_double(se.high), format_double(se.tolerance),
                        se.parallel, cells, se.max_points_per_cell(), se.lattice_size(),
-                       cells * se.max_points_per_cell());
+                       most_points(spec, grid));
   }
-  out += fmt::format("points  {}", grid.size());
+  out += spec.search ? fmt::format("points  at most {} of the {} (cells x lattice)", most_points(spec, grid), grid.size())
+                     : fmt::format("points  {}", grid.size());
   if (grid.excluded() > 0) {
     out += fmt::format("  (full product {}, {} removed by {} exclusion{})", grid.full_size(),
                        grid.excluded(), spec.exclusions.size(),
@@ -217,7 +228,9 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
                        spec.run.keep_workdirs);
   }
   if (auto e = estimate_sweep(spec, grid)) {
-    out += fmt::format("estimate  ~{} per point, {} points: ~{} of core time", human_seconds(e->per_point.seconds_per_point), e->points, human_seconds(e->core_seconds));
+    out += fmt::format("estimate  ~{} per point, {}{} points: {}~{} of core time",
+                       human_seconds(e->per_point.seconds_per_point), spec.search ? "at most " : "",
+                       e->points, spec.search ? "at most " : "", human_seconds(e->core_seconds));
     if (e->per_point.setups > 0 && e->per_point.setup_seconds > 0) {
       out += fmt::format(" (incl. {} setup{} of ~{} each)", e->per_point.setups,
                          e->per_point.setups == 1 ? "" : "s", human_seconds(e->per_point.setup_seconds));
@@ -272,6 +285,7 @@ std::string plan_json(const SweepSpec& spec, const Grid& grid, int shown) {
     j.null("sample");
   }
   j.value("points", grid.size()).value("full_product", grid.full_size());
+  j.value("most_points", most_points(spec, grid));  // a search's maximum; else = points
   j.value("excluded", grid.excluded());
   auto [first, last] = ends(grid, shown);
   auto point = [&](std::uint64_t i) {

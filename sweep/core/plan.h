@@ -18,6 +18,10 @@ struct SweepEstimate {
   double core_seconds = 0;  // points x seconds_per_point + setups x setup_seconds
 };
 
+// The most points a run of the whole sweep evaluates: the grid's points, or for a boundary
+// search its cells times the most points one cell's search can use.
+[[nodiscard]] std::uint64_t most_points(const SweepSpec& spec, const Grid& grid);
+
 // The sweep's estimate, or nullopt when the task kind gives none.
 [[nodiscard]] std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& grid);
 

@@ -45,9 +45,13 @@ AttemptFailure attempt_failure(const PointRecord& r) {
 // and where each point is a supervised child (the `command` kind), also the SIGTERM,
 // run.kill_grace, SIGKILL sequence that its worker starts when grace_seconds are over, and a
 // second for the release to arrive; so the run ends after its children, not while they still run.
+// Whether each point runs as a supervised child: the `command` kind, or run.isolation: process.
+bool runs_children(const SweepSpec& spec, const RunPolicy& policy) {
+  return spec.kind != nullptr && (spec.kind->declared_by_config || policy.isolation == "process");
+}
+
 double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
-  const bool children = spec.kind != nullptr && (spec.kind->declared_by_config || policy.isolation == "process");
-  return policy.grace_seconds + (children ? policy.kill_grace + 1.0 : 0.0);
+  return policy.grace_seconds + (runs_children(spec, policy) ? policy.kill_grace + 1.0 : 0.0);
 }
 
 // The scheduler's part of the run policy, so that the Coordinator can build its Scheduler in place.
@@ -55,6 +59,7 @@ SchedulerConfig scheduler_config(const SweepSpec& spec, const CoordinatorSetting
   SchedulerConfig cfg;
   cfg.search_spec = spec.search ? &spec : nullptr;
   cfg.max_retries = settings.policy.max_retries;
+  cfg.supervised_children = runs_children(spec, settings.policy);
   cfg.batch = settings.policy.batch;
   cfg.fail_fast = settings.policy.fail_fast;
   cfg.shard = settings.shard;
@@ -173,6 +178,11 @@ class Coordinator {
     c.failed = out_.failed;
     c.running = sched_.in_flight();
     c.this_run = out_.done_now + out_.failed_now;
+    if (const SearchState* s = sched_.search()) {
+      c.search = true;
+      c.searches = s->cells();
+      c.searches_open = s->open_cells();
+    }
     return c;
   }
 

@@ -20,8 +20,15 @@ double Progress::rate(const ProgressCounts& c) const {
 std::string Progress::line(const ProgressCounts& c) const {
   const double pct = c.total ? 100.0 * static_cast<double>(c.done) / static_cast<double>(c.total) : 100.0;
   const double r = rate(c);
-  const std::uint64_t left = c.total > c.done + c.failed ? c.total - c.done - c.failed : 0;
+  std::uint64_t left = c.total > c.done + c.failed ? c.total - c.done - c.failed : 0;
+  if (c.search && c.searches_open == 0) left = 0;
   std::string eta = left == 0 ? "0s" : (r > 0 ? human_seconds(static_cast<double>(left) / r) : "?");
+  if (c.search) {
+    return fmt::format("{}/at most {} done ({:.1f}%), {} failed, {} running, {:.3g} points/s, ETA {}{}, "
+                       "{} of {} searches open",
+                       c.done, c.total, pct, c.failed, c.running, r, left == 0 ? "" : "at most ", eta,
+                       c.searches_open, c.searches);
+  }
   return fmt::format("{}/{} done ({:.1f}%), {} failed, {} running, {:.3g} points/s, ETA {}", c.done,
                      c.total, pct, c.failed, c.running, r, eta);
 }

@@ -14,6 +14,10 @@ struct ProgressCounts {
   std::uint64_t failed = 0;     // failed, including earlier runs
   std::uint64_t running = 0;    // in flight now
   std::uint64_t this_run = 0;   // finished (done or failed) in this run
+  // A boundary search: `total` is the most its searches can use, and the sweep ends when every
+  // search has (searches_open 0), usually well below it; the ETA is then an upper bound.
+  bool search = false;
+  std::uint64_t searches = 0, searches_open = 0;
 };
 
 class Progress {
@@ -26,7 +30,8 @@ class Progress {
   void break_line();
   // Points per second finished in this run so far.
   [[nodiscard]] double rate(const ProgressCounts& c) const;
-  // "123/204 done (60.3%), 2 failed, 4 running, 35.1 points/s, ETA 3s".
+  // "123/204 done (60.3%), 2 failed, 4 running, 35.1 points/s, ETA 3s"; for a search
+  // "40/at most 126 done (31.7%), ..., ETA at most 2m 10s, 9 of 18 searches open".
   [[nodiscard]] std::string line(const ProgressCounts& c) const;
 
  private:

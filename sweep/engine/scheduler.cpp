@@ -35,12 +35,22 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
   std::vector<std::pair<std::uint64_t, std::uint32_t>> pending(ledger.pending_attempts.begin(),
                                                                 ledger.pending_attempts.end());
   std::sort(pending.begin(), pending.end());
+  if (config_.supervised_children) reported_failures_ = ledger.reported_failures;
   for (auto [index, attempts] : pending) {
     if (index >= grid.full_size() || ledger.done.contains(index) || ledger.failed.contains(index)) {
       continue;
     }
     skip_.insert(index);
-    if (static_cast<int>(attempts) > config_.max_retries) {
+    // A supervised child's retries are used up only by failures it reported; one over the
+    // limit means the run stopped before recording the final failure.
+    const auto reported = reported_failures_.find(index);
+    const bool used_up =
+        config_.supervised_children
+            ? reported != reported_failures_.end() && static_cast<int>(reported->second) > config_.max_retries
+            : static_cast<int>(attempts) > config_.max_retries;
+    if (config_.supervised_children && !used_up) {
+      retries_.push_back({index, attempts + 1});
+    } else if (used_up) {
       // The cause of its last reported failure, when one was reported: a point that failed
       // the same way every time keeps that cause (and its outcome, exit code and signal) even
       // when its last attempts were cut off by kills.
@@ -197,12 +207,17 @@ Scheduler::Verdict Scheduler::on_outcome(int worker, const WorkItem& item, bool 
   }
   if (ok) {
     ++settled_;
+    reported_failures_.erase(item.index);
     return Verdict::kDone;
   }
-  if (static_cast<int>(item.attempt) <= config_.max_retries && !stopped_) {
+  // Attempts used: every dispatch, or with supervised children only the reported failures.
+  const std::uint32_t used =
+      config_.supervised_children ? ++reported_failures_[item.index] : item.attempt;
+  if (static_cast<int>(used) <= config_.max_retries && !stopped_) {
     retries_.push_back({item.index, item.attempt + 1});
     return Verdict::kRetry;
   }
+  reported_failures_.erase(item.index);
   ++settled_;
   if (config_.fail_fast) stopped_ = true;
   if (search_) {

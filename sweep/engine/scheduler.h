@@ -26,6 +26,10 @@ struct SchedulerConfig {
   Shard shard;
   // A sweep with `search:`: the points come from its cells' searches instead of grid order.
   const SweepSpec* search_spec = nullptr;
+  // Points run as supervised children (the `command` kind, run.isolation: process): a child
+  // cannot take its rank down, so an attempt cut off by a lost rank or job is not the point's
+  // doing. Only reported failures use up its retries, and such points never run isolated.
+  bool supervised_children = false;
 };
 
 // A point whose attempts ran out before this run started (its process kept crashing).
@@ -45,6 +49,7 @@ class Scheduler {
   // or more without a report (a crash took its job down while it was in flight, twice) runs
   // isolated: never in flight together with another such point, so that a crashing point
   // cannot take the same innocent neighbours down with it until their attempts run out.
+  // With supervised children neither applies: only reported failures count (SchedulerConfig).
   Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig config);
 
   // The next points for `worker` (empty when none can be handed out now).
@@ -95,6 +100,8 @@ class Scheduler {
   std::uint64_t isolated_index_ = 0;
   bool wakeup_ = false;
   IndexSet skip_;                       // finished, or queued in retries_
+  // Reported failed attempts of unfinished points (supervised children only).
+  std::unordered_map<std::uint64_t, std::uint32_t> reported_failures_;
   std::vector<ExhaustedPoint> exhausted_;
   std::unordered_map<int, std::deque<WorkItem>> flying_;  // per worker, in order
   std::size_t in_flight_ = 0;

@@ -30,6 +30,9 @@ class SearchState {
   bool take(std::uint64_t& index);
   // True when every cell's search has ended (nothing will be wanted again).
   [[nodiscard]] bool concluded() const { return searching_ == 0; }
+  // Cells of this run, and those whose search has not ended yet.
+  [[nodiscard]] std::size_t cells() const { return cells_.size(); }
+  [[nodiscard]] std::size_t open_cells() const { return searching_; }
   // The most points the searches of this run's cells can use (for progress and the ETA).
   [[nodiscard]] std::uint64_t max_points() const { return max_points_; }
   // Each cell of this run: its first grid index and its search's answer so far.

@@ -17,6 +17,7 @@ inline constexpr const char* kPoints = "points";
 inline constexpr const char* kCurves = "curves";
 inline constexpr const char* kRuns = "runs";
 inline constexpr const char* kFailures = "failures";
+inline constexpr const char* kBoundary = "boundary";  // a boundary search's answers (search sweeps)
 inline constexpr const char* kVersionAttribute = "schema_version";
 
 // Fixed columns (/points also has one column per axis and per metric, named after them).
@@ -46,6 +47,12 @@ inline constexpr const char* kX = "x";                 // /curves
 inline constexpr const char* kY = "y";                 // /curves
 inline constexpr const char* kRanks = "ranks";         // /runs
 inline constexpr const char* kCommandLine = "command_line";  // /runs
+inline constexpr const char* kCell = "cell";                 // /boundary: the cell's number
+inline constexpr const char* kCritical = "critical";         // /boundary
+inline constexpr const char* kBracketLow = "bracket_low";    // /boundary
+inline constexpr const char* kBracketHigh = "bracket_high";  // /boundary
+inline constexpr const char* kPointsUsed = "points_used";    // /boundary
+inline constexpr const char* kIncreasing = "increasing";     // /boundary
 
 // Fixed string widths in bytes, the terminating NUL included.
 inline constexpr std::size_t kHostBytes = 64;           // host
@@ -56,5 +63,6 @@ inline constexpr std::size_t kOutcomeBytes = 16;        // outcome
 inline constexpr std::size_t kProvenanceBytes = 256;    // /points.provenance
 inline constexpr std::size_t kWorkdirBytes = 1024;      // /failures.workdir
 inline constexpr std::size_t kLongTextBytes = 4096;     // /failures.argv, error, stderr_tail
+inline constexpr std::size_t kCellStatusBytes = 40;     // /boundary.status
 
 }  // namespace emsweep::schema

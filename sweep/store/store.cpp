@@ -11,8 +11,12 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <optional>
+#include <tuple>
+#include <unordered_map>
 
 #include "sweep/core/error.h"
+#include "sweep/core/search.h"
 #include "sweep/store/h5.h"
 #include "sweep/core/sha256.h"
 #include "sweep/core/version.h"
@@ -186,6 +190,12 @@ struct Table {
     pending.clear();
     pending_rows = 0;
   }
+
+  // Replaces the whole table by the pending rows (a table recomputed at every flush).
+  void rewrite(const std::string& file_name, bool swmr) {
+    rows = 0;
+    flush(file_name, swmr);
+  }
 };
 
 }  // namespace
@@ -254,6 +264,7 @@ Ledger replay(const JournalScan& scan, bool keep_metrics) {
         if (auto f = decode_attempt_failure(rec.payload)) {
           l.last_error[f->index] = f->error;
           l.last_detail[f->index] = std::move(f->detail);
+          ++l.reported_failures[f->index];
         }
         break;
       case RecordType::kResult: {
@@ -275,6 +286,7 @@ Ledger replay(const JournalScan& scan, bool keep_metrics) {
         l.pending_attempts.erase(r->index);
         l.last_error.erase(r->index);
         l.last_detail.erase(r->index);
+        l.reported_failures.erase(r->index);
         if (r->status == PointStatus::kFailed && l.failures.size() < kMaxFailuresKept) {
           r->curves.clear();
           l.failures.push_back(*r);
@@ -369,6 +381,43 @@ struct ResultsView::Impl {
   std::vector<std::size_t> metric_offsets;
   std::vector<h5::Handle> string_types;  // kept alive while the compound type exists
 
+  // A boundary search's /boundary: one row per cell of this view (its shard), recomputed from
+  // the outcomes of the points written so far whenever the view is flushed.
+  Table boundary{schema::kBoundary};
+  std::vector<std::uint64_t> cells;                     // the cells' numbers, in grid order
+  std::unordered_map<std::uint64_t, Outcome> searched;  // lattice point -> its searched value
+  bool boundary_stale = false;
+  std::size_t search_metric = 0;
+  std::ptrdiff_t search_minus = -1;
+  std::size_t off_b_cell = 0, off_b_index = 0, off_b_replicate = 0, off_b_status = 0,
+              off_b_critical = 0, off_b_low = 0, off_b_high = 0, off_b_points = 0,
+              off_b_increasing = 0;
+  std::vector<AxisColumn> cell_columns;  // the grid axes but the replicate and searched ones
+
+  // The HDF5 type and width of an axis' column.
+  std::pair<hid_t, std::size_t> axis_type(const Axis& axis, ValueType type) {
+    switch (type) {
+      case ValueType::kNumber: return {H5T_NATIVE_DOUBLE, 8};
+      case ValueType::kInteger: return {H5T_NATIVE_INT64, 8};
+      case ValueType::kBool: return {H5T_NATIVE_INT8, 1};
+      case ValueType::kString: break;
+    }
+    std::size_t len = 1;
+    for (const auto& v : axis.values) len = std::max(len, v.as_string().size() + 1);
+    string_types.push_back(fixed_string(len, path));
+    return {string_types.back().get(), len};
+  }
+
+  // Writes the value of an axis column into a row.
+  static void put_axis_value(char* row, const AxisColumn& c, const Value& v) {
+    switch (c.type) {
+      case ValueType::kNumber: { double d = v.as_double(); std::memcpy(row + c.offset, &d, 8); break; }
+      case ValueType::kInteger: { std::int64_t i = v.as_int(); std::memcpy(row + c.offset, &i, 8); break; }
+      case ValueType::kBool: { std::int8_t b = v.as_bool() ? 1 : 0; std::memcpy(row + c.offset, &b, 1); break; }
+      case ValueType::kString: copy_fixed(row + c.offset, c.size, v.as_string()); break;
+    }
+  }
+
   void build_points_type() {
     std::size_t off = 0;
     struct Field {
@@ -395,19 +444,9 @@ struct ResultsView::Impl {
     }
     for (auto& c : axis_columns) {
       const Axis& axis = spec->axes[c.axis];
-      switch (c.type) {
-        case ValueType::kNumber: c.size = 8; add(axis.name, H5T_NATIVE_DOUBLE, 8, &c.offset); break;
-        case ValueType::kInteger: c.size = 8; add(axis.name, H5T_NATIVE_INT64, 8, &c.offset); break;
-        case ValueType::kBool: c.size = 1; add(axis.name, H5T_NATIVE_INT8, 1, &c.offset); break;
-        case ValueType::kString: {
-          std::size_t len = 1;
-          for (const auto& v : axis.values) len = std::max(len, v.as_string().size() + 1);
-          c.size = len;
-          string_types.push_back(fixed_string(len, path));
-          add(axis.name, string_types.back().get(), len, &c.offset);
-          break;
-        }
-      }
+      auto [type, size] = axis_type(axis, c.type);
+      c.size = size;
+      add(axis.name, type, size, &c.offset);
     }
     add(schema::kStatus, H5T_NATIVE_INT8, 1, &off_status);
     add(schema::kAttempts, H5T_NATIVE_INT32, 4, &off_attempts);
@@ -533,15 +572,8 @@ struct ResultsView::Impl {
     std::memcpy(row + off_index, &r.index, 8);
     std::memcpy(row + off_replicate, &r.replicate, 8);
     auto pos = grid->positions(r.index);
-    for (const auto& c : axis_columns) {
-      const Value& v = spec->axes[c.axis].values[pos[c.axis]];
-      switch (c.type) {
-        case ValueType::kNumber: { double d = v.as_double(); std::memcpy(row + c.offset, &d, 8); break; }
-        case ValueType::kInteger: { std::int64_t i = v.as_int(); std::memcpy(row + c.offset, &i, 8); break; }
-        case ValueType::kBool: { std::int8_t b = v.as_bool() ? 1 : 0; std::memcpy(row + c.offset, &b, 1); break; }
-        case ValueType::kString: copy_fixed(row + c.offset, c.size, v.as_string()); break;
-      }
-    }
+    for (const auto& c : axis_columns) put_axis_value(row, c, spec->axes[c.axis].values[pos[c.axis]]);
+    if (spec->search) note_searched(r);
     auto status = static_cast<std::int8_t>(r.status);
     std::memcpy(row + off_status, &status, 1);
     auto attempts = static_cast<std::int32_t>(r.attempts);
@@ -577,7 +609,106 @@ struct ResultsView::Impl {
     }
   }
 
+  // /boundary's layout, its cells (those of `shard`) and the searched metric's columns.
+  void build_boundary_type(const Shard& shard) {
+    const SearchSpec& se = *spec->search;
+    for (std::size_t m = 0; m < spec->kind->metrics.size(); ++m) {
+      if (spec->kind->metrics[m].name == se.metric) search_metric = m;
+      if (spec->kind->metrics[m].name == se.minus) search_minus = static_cast<std::ptrdiff_t>(m);
+    }
+    const std::uint64_t lattice = se.lattice_size();
+    for (std::uint64_t c = 0; c * lattice < grid->full_size(); ++c) {
+      if (!grid->is_excluded(c * lattice) && grid->in_shard(c * lattice, shard)) cells.push_back(c);
+    }
+    std::vector<std::tuple<std::string, hid_t, std::size_t, std::size_t*>> fields;
+    fields.emplace_back(schema::kCell, H5T_NATIVE_UINT64, 8, &off_b_cell);
+    fields.emplace_back(schema::kIndex, H5T_NATIVE_UINT64, 8, &off_b_index);
+    fields.emplace_back(schema::kReplicate, H5T_NATIVE_INT64, 8, &off_b_replicate);
+    cell_columns.clear();
+    for (std::size_t a = 0; a + 1 < spec->axes.size(); ++a) {  // the searched axis is the last
+      if (spec->axes[a].is_replicate) continue;
+      cell_columns.push_back({static_cast<int>(a), spec->axes[a].values.front().type(), 0, 0});
+    }
+    for (auto& c : cell_columns) {
+      auto [type, size] = axis_type(spec->axes[c.axis], c.type);
+      c.size = size;
+      fields.emplace_back(spec->axes[c.axis].name, type, size, &c.offset);
+    }
+    string_types.push_back(fixed_string(schema::kCellStatusBytes, path));
+    fields.emplace_back(schema::kStatus, string_types.back().get(), schema::kCellStatusBytes, &off_b_status);
+    fields.emplace_back(schema::kCritical, H5T_NATIVE_DOUBLE, 8, &off_b_critical);
+    fields.emplace_back(schema::kBracketLow, H5T_NATIVE_DOUBLE, 8, &off_b_low);
+    fields.emplace_back(schema::kBracketHigh, H5T_NATIVE_DOUBLE, 8, &off_b_high);
+    fields.emplace_back(schema::kPointsUsed, H5T_NATIVE_INT32, 4, &off_b_points);
+    fields.emplace_back(schema::kIncreasing, H5T_NATIVE_INT8, 1, &off_b_increasing);
+    std::size_t off = 0;
+    for (auto& [name, type, size, offset] : fields) {
+      *offset = off;
+      off += size;
+    }
+    boundary.row_size = off;
+    boundary.type = h5::own(H5Tcreate(H5T_COMPOUND, off), H5Tclose, "H5Tcreate", "/boundary type", path);
+    for (auto& [name, type, size, offset] : fields) {
+      h5::check(H5Tinsert(boundary.type.get(), name.c_str(), *offset, type), "H5Tinsert",
+                "/boundary." + name, path);
+    }
+    boundary_stale = true;  // the first flush writes every cell, searched or not
+  }
+
+  // A written point of a search sweep: its cell's answer may change.
+  void note_searched(const PointRecord& r) {
+    const auto value = [&](std::size_t m) {
+      return m < r.metrics.size() ? r.metrics[m] : std::numeric_limits<double>::quiet_NaN();
+    };
+    double v = value(search_metric);
+    if (search_minus >= 0) v -= value(static_cast<std::size_t>(search_minus));
+    searched[r.index] = Outcome{r.status != PointStatus::kDone, v};
+    boundary_stale = true;
+  }
+
+  // Recomputes every cell's answer (the same replay as the run's and `summary`'s).
+  void write_boundary() {
+    if (!spec->search || !boundary_stale || !boundary.dataset.valid()) return;
+    const SearchSpec& se = *spec->search;
+    const std::uint64_t lattice = se.lattice_size();
+    const auto& values = spec->axes.back().values;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (std::uint64_t cell : cells) {
+      const std::uint64_t first = cell * lattice;
+      const CellAnswer a = bisect(se, [&](std::uint32_t p) -> std::optional<Outcome> {
+        auto it = searched.find(first + p);
+        if (it == searched.end()) return std::nullopt;
+        return it->second;
+      });
+      char* row = boundary.add_row();
+      std::memcpy(row + off_b_cell, &cell, 8);
+      std::memcpy(row + off_b_index, &first, 8);
+      const auto pos = grid->positions(first);
+      std::int64_t replicate = 0;
+      for (std::size_t ax = 0; ax < spec->axes.size(); ++ax) {
+        if (spec->axes[ax].is_replicate) replicate = static_cast<std::int64_t>(pos[ax]);
+      }
+      std::memcpy(row + off_b_replicate, &replicate, 8);
+      for (const auto& c : cell_columns) put_axis_value(row, c, spec->axes[c.axis].values[pos[c.axis]]);
+      copy_fixed(row + off_b_status, schema::kCellStatusBytes, cell_status_name(a.status));
+      const bool found = a.status == CellStatus::kFound;
+      const double critical = found ? a.critical : nan;
+      const double low = found ? values[a.bracket_low].as_double() : nan;
+      const double high = found ? values[a.bracket_high].as_double() : nan;
+      std::memcpy(row + off_b_critical, &critical, 8);
+      std::memcpy(row + off_b_low, &low, 8);
+      std::memcpy(row + off_b_high, &high, 8);
+      const auto used = static_cast<std::int32_t>(a.used.size() - a.wanted.size());
+      std::memcpy(row + off_b_points, &used, 4);
+      const std::int8_t increasing = a.increasing ? 1 : 0;
+      std::memcpy(row + off_b_increasing, &increasing, 1);
+    }
+    boundary.rewrite(path, swmr);
+    boundary_stale = false;
+  }
+
   void flush() {
+    write_boundary();
     points.flush(path, swmr);
     curves.flush(path, swmr);
     runs.flush(path, swmr);
@@ -622,6 +753,10 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.curves.create(v.file.get(), tmp, 65536 / sizeof(CurveRow));
   v.runs.create(v.file.get(), tmp, 16);
   v.failures.create(v.file.get(), tmp, 4);
+  if (spec.search) {
+    v.build_boundary_type(options.shard.empty() ? Shard{} : parse_shard(options.shard));
+    v.boundary.create(v.file.get(), tmp, std::clamp<std::size_t>(v.cells.size(), 1, 1024));
+  }
 
   // Attributes: all of them now, before SWMR (which forbids adding any later).
   Ledger ledger = replay(scan);
@@ -693,6 +828,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.curves.dataset.reset();
   v.runs.dataset.reset();
   v.failures.dataset.reset();
+  v.boundary.dataset.reset();
   v.file.reset();
   fsync_path(tmp, false);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -714,6 +850,7 @@ ResultsView::ResultsView(const std::string& path, const SweepSpec& spec, const G
   v.curves.open(v.file.get(), path);
   v.runs.open(v.file.get(), path);
   v.failures.open(v.file.get(), path);
+  if (spec.search) v.boundary.open(v.file.get(), path);
   v.swmr = true;
 }
 
@@ -739,6 +876,7 @@ void ResultsView::close() {
   impl_->curves.dataset.reset();
   impl_->runs.dataset.reset();
   impl_->failures.dataset.reset();
+  impl_->boundary.dataset.reset();
   impl_->file.reset();
 }
 

@@ -43,6 +43,7 @@ struct Ledger {
   std::unordered_map<std::uint64_t, std::uint32_t> pending_attempts;  // dispatched, no final
   std::unordered_map<std::uint64_t, std::string> last_error;         // of a pending point
   std::unordered_map<std::uint64_t, RunDetail> last_detail;  // how its last failed attempt ended
+  std::unordered_map<std::uint64_t, std::uint32_t> reported_failures;  // of a pending point
   std::vector<PointRecord> failures;   // final failed records (for status), capped
   std::uint64_t results = 0;           // result records read
   std::uint64_t duplicates = 0;        // result records for an index already final

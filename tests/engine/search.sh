@@ -30,6 +30,25 @@ for line in lines:
     print(f"x={x}: critical {crit:.4g}, truth {truth:.4g}, {used} points")
 assert cells == 8, cells
 PY
+# The answers are in the file too (/boundary), and status knows the search has ended.
+"$EMSWEEP" status results/probe-search.h5 --json >status.json
+$PY - <<'PY'
+import json, math
+import h5py
+s = json.load(open("status.json"))
+assert s["search"] and s["total"] == 56 and s["searches"] == 8 and s["searches_open"] == 0, s
+assert s["state"] == "finished" and s["eta_seconds"] == 0, s
+with h5py.File("results/probe-search.h5", "r") as f:
+    b = f["boundary"][:]
+assert len(b) == 8, b
+printed = [l.split("kl_weight = ")[1].split()[0] for l in open("one.txt").read().split("boundary of", 1)[1].splitlines()[1:]]
+for row, text in zip(b, printed):
+    truth = 3 - row["x"] ** 2 - math.sin(0.5) - 0.2
+    assert row["status"] == b"found" and row["bracket_low"] <= truth <= row["bracket_high"], row
+    assert abs(row["critical"] - float(text)) <= 1e-9 * abs(row["critical"]), (row, text)
+    assert row["points_used"] <= 7 and row["increasing"] == 1, row
+print(f"/boundary: {len(b)} cells found, equal to summary's answers; status: finished, 56 at most")
+PY
 
 # SIGKILL a slower 3-rank run mid-search (by session), resume, and compare.
 sets=(--set task.sleep_ms=150)
@@ -47,6 +66,7 @@ proc_session_gone $pid 10 || die "processes of the killed job are left"
 mpi 3 "$EMSWEEP" run "$cfg" -o cand.h5 "${sets[@]}" --quiet
 "$EMSWEEP" summary cand.h5 >cand.txt
 $PY "$COMPARE" ref.h5 cand.h5
+$PY -c 'import h5py, numpy as np, sys; a, b = (h5py.File(p, "r")["boundary"][:] for p in ("ref.h5", "cand.h5")); sys.exit(0 if np.array_equal(a, b) else "the resumed /boundary differs")'
 diff <(sed -n '/^boundary/,$p' ref.txt) <(sed -n '/^boundary/,$p' cand.txt) || die "the resumed search answers differently"
 "$EMSWEEP" verify cand.h5 | tail -1   # non-zero on a point recorded twice
 echo "search.sh: ok"
