@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "sweep/core/error.h"
+#include "analysis/boundary.h"
 #include "analysis/export.h"
 #include "analysis/stats.h"
 #include "analysis/summary.h"
@@ -464,6 +465,156 @@ Figure plot_line(const Results& r, const LineSpec& spec, const FigureOptions& o)
   body +=
       "set grid lc rgb '#e0e0e0'\nset key outside bottom center horizontal\nset tics out "
       "nomirror\n";
+  body += "set style fill transparent solid 0.18 noborder\n";
+  body += "plot " + plots + "\n";
+  render(data, body, o, fig);
+  return fig;
+}
+
+namespace {
+
+// The cell axis a phase diagram puts along x: the one asked for, else the first that varies.
+std::string boundary_x(const Results& r, const SweepSpec& spec, const std::string& wanted) {
+  std::vector<std::string> names;
+  for (std::size_t a = 0; a + 1 < spec.axes.size(); ++a) {
+    if (!spec.axes[a].is_replicate) names.push_back(spec.axes[a].name);
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  if (!wanted.empty()) {
+    if (std::find(names.begin(), names.end(), wanted) == names.end()) {
+      throw ConfigError("'" + wanted + "' is not a cell axis of the search in " + r.path,
+                        list.empty() ? "the search has no cell axis besides replicates"
+                                     : "cell axes: " + list);
+    }
+    return wanted;
+  }
+  for (std::size_t a = 0; a + 1 < spec.axes.size(); ++a) {
+    if (!spec.axes[a].is_replicate && spec.axes[a].values.size() > 1) return spec.axes[a].name;
+  }
+  throw ConfigError("the search in " + r.path + " has no cell axis with more than one value to put along x",
+                    "`emsweep summary " + r.path + "` lists each cell's answer");
+}
+
+}  // namespace
+
+Figure plot_boundary(const Results& r, const SweepSpec& spec, const BoundaryPlotSpec& b,
+                     const FigureOptions& o) {
+  if (!spec.search) {
+    throw ConfigError(r.path + " is not a boundary search", "--boundary draws sweeps with `search:`");
+  }
+  const SearchSpec& se = *spec.search;
+  const std::string x = boundary_x(r, spec, b.x);
+  const std::vector<BoundaryRow> cells = boundaries(r, spec);
+  // One row of the file stands for each cell (its settings), among the rows --where keeps.
+  const std::uint64_t lattice = se.lattice_size();
+  std::unordered_map<std::uint64_t, std::size_t> cell_of;  // cell number -> index in `cells`
+  for (std::size_t k = 0; k < cells.size(); ++k) cell_of[cells[k].first / lattice] = k;
+  std::unordered_map<std::size_t, std::size_t> row_cell;  // representative row -> index in `cells`
+  std::vector<std::size_t> representatives;
+  std::vector<bool> represented(cells.size(), false);
+  for (std::size_t i : select_rows(r, o.where)) {
+    auto it = cell_of.find(r.points.index[i] / lattice);
+    if (it == cell_of.end() || represented[it->second]) continue;
+    represented[it->second] = true;
+    representatives.push_back(i);
+    row_cell[i] = it->second;
+  }
+  if (representatives.empty()) {
+    throw Error("no searched cell to draw" + (o.where.empty() ? "" : " where " + where_text(o)),
+                "`emsweep summary " + r.path + "` lists each cell's answer", ExitCode::kBadInput);
+  }
+  const XMap xmap = map_x(distinct_values(r, x, representatives), Scale::kAuto);
+  // Which bound an out-of-range cell's crossing lies beyond: read from the found cells'
+  // direction (a falling metric that stays above the threshold crosses beyond the high bound).
+  std::size_t rising = 0, found_total = 0;
+  for (const auto& c : cells) {
+    if (c.answer.status != CellStatus::kFound) continue;
+    ++found_total;
+    rising += c.answer.increasing ? 1 : 0;
+  }
+  const bool increasing = found_total > 0 && 2 * rising > found_total;
+  const auto to_scale = [&](double v) { return se.log ? std::log10(v) : v; };
+  const auto from_scale = [&](double v) { return se.log ? std::pow(10.0, v) : v; };
+  Figure fig;
+  std::string mean_lines, dots, beyond_high, beyond_low;
+  std::size_t n_high = 0, n_low = 0, n_other = 0;
+  for (const Group& at : group_rows(r, {x}, representatives)) {
+    std::size_t xi = 0;
+    while (xmap.values[xi].key[0] != at.key[0]) ++xi;
+    const double pos = xmap.position(xi);
+    std::vector<double> found;
+    for (std::size_t i : at.rows) {
+      const CellAnswer& a = cells[row_cell.at(i)].answer;
+      if (a.status == CellStatus::kFound) {
+        found.push_back(to_scale(a.critical));
+        dots += fmt::format("{} {}\n", num(pos), num(a.critical));
+      } else if (a.status == CellStatus::kAboveRange || a.status == CellStatus::kBelowRange) {
+        const bool high = (a.status == CellStatus::kAboveRange) != increasing;
+        (high ? beyond_high : beyond_low) += fmt::format("{} {}\n", num(pos), num(high ? se.high : se.low));
+        ++(high ? n_high : n_low);
+      } else {
+        ++n_other;  // searching, non-monotone or failed: no value to draw
+      }
+    }
+    const Stat st = describe(found);
+    if (st.n == 0) continue;
+    fig.points_used += st.n;
+    const double lo = st.n >= 2 ? st.lo() : st.mean;
+    const double hi = st.n >= 2 ? st.hi() : st.mean;
+    mean_lines += fmt::format("{} {} {} {} {}\n", num(pos), num(from_scale(st.mean)), num(from_scale(lo)),
+                              num(from_scale(hi)), st.n);
+  }
+  std::string data, plots;
+  const auto add_plot = [&](const std::string& text) { plots += (plots.empty() ? "" : ", \\\n  ") + text; };
+  if (!mean_lines.empty()) {
+    data += datablock("MEAN", mean_lines);
+    add_plot(fmt::format("$MEAN using 1:3:4 with filledcurves lc rgb {0} notitle, \\\n  "
+                         "$MEAN using 1:2:3:4 with yerrorbars lw 1 pt 7 ps 0.9 lc rgb {0} notitle, \\\n  "
+                         "$MEAN using 1:2 with lines lw 2 lc rgb {0} title {1}",
+                         color(0), quote(se.log ? "geometric mean, 95% CI" : "mean, 95% CI")));
+    fig.series.push_back("mean");
+  }
+  if (!dots.empty()) {
+    data += datablock("CELLS", dots);
+    add_plot(fmt::format("$CELLS using 1:2 with points pt 6 ps 1.1 lc rgb {} title {}", color(1),
+                         quote("cells (found)")));
+    fig.series.push_back("cells");
+  }
+  const std::string threshold = se.metric_text() + " = " + format_double(se.threshold);
+  if (!beyond_high.empty()) {
+    data += datablock("HIGH", beyond_high);
+    add_plot(fmt::format("$HIGH using 1:2 with points pt 9 ps 1.6 lc rgb {} title {}", color(3),
+                         quote(fmt::format("crossing above {} ({} cells)", format_double(se.high), n_high))));
+    fig.series.push_back("above the range");
+  }
+  if (!beyond_low.empty()) {
+    data += datablock("LOW", beyond_low);
+    add_plot(fmt::format("$LOW using 1:2 with points pt 11 ps 1.6 lc rgb {} title {}", color(2),
+                         quote(fmt::format("crossing below {} ({} cells)", format_double(se.low), n_low))));
+    fig.series.push_back("below the range");
+  }
+  if (plots.empty()) {
+    throw Error("no cell's search has an answer to draw yet (" + std::to_string(n_other) +
+                    " still searching, non-monotone or failed)",
+                "`emsweep summary " + r.path + "` lists each cell's status", ExitCode::kBadInput);
+  }
+  fig.title = o.title.empty() ? "critical " + se.axis + " where " + threshold + ", by " + x : o.title;
+  std::string sub = subtitle(o, 0);
+  if (n_other > 0) {
+    sub += (sub.empty() ? "" : "; ") + fmt::format("{} cell{} without an answer (searching, non-monotone or failed)",
+                                                   n_other, n_other == 1 ? "" : "s");
+  }
+  std::string body = title_lines(fig.title, sub);
+  body += "set xlabel " + quote(x) + "\nset ylabel " + quote("critical " + se.axis) + "\n";
+  body += x_setup(xmap);
+  if (se.log) body += "set logscale y\n";
+  body += fmt::format("set yrange [{}:{}]\n", num(se.log ? se.low / 1.6 : se.low - 0.05 * (se.high - se.low)),
+                      num(se.log ? se.high * 1.6 : se.high + 0.05 * (se.high - se.low)));
+  body += fmt::format("set arrow from graph 0, first {0} to graph 1, first {0} nohead dt 2 lc rgb '#999999'\n"
+                      "set arrow from graph 0, first {1} to graph 1, first {1} nohead dt 2 lc rgb '#999999'\n",
+                      num(se.low), num(se.high));
+  body += "set grid lc rgb '#e0e0e0'\nset key outside bottom center horizontal\nset tics out nomirror\n";
   body += "set style fill transparent solid 0.18 noborder\n";
   body += "plot " + plots + "\n";
   render(data, body, o, fig);

@@ -10,6 +10,7 @@
 #include "analysis/results.h"
 #include "analysis/select.h"
 #include "sweep/core/report_spec.h"
+#include "sweep/core/spec.h"
 
 namespace emsweep::analysis {
 
@@ -62,6 +63,14 @@ struct CurvesSpec {
   const KindReport* kind = nullptr;
 };
 
+// A boundary search's phase diagram: each cell's critical value against a cell axis `x`, the
+// mean and 95% CI over the cells sharing an x (seeds, other axes; on the log scale for a log
+// search), every found cell as a dot, and cells whose crossing lies outside the bounds marked
+// at the bound they are beyond.
+struct BoundaryPlotSpec {
+  std::string x;  // "" = the first cell axis with more than one value
+};
+
 // What was drawn.
 struct Figure {
   std::vector<std::string> files;   // written images (PNG, SVG) and the .gp script
@@ -76,6 +85,10 @@ struct Figure {
 Figure plot_heatmap(const Results& r, const HeatmapSpec& spec, const FigureOptions& options);
 // Draws lines with CI bands.
 Figure plot_line(const Results& r, const LineSpec& spec, const FigureOptions& options);
+// Draws a boundary search's phase diagram from `spec` (the file's recorded config, which must
+// have a search); the answers are recomputed from the file's points (analysis/boundary.h).
+Figure plot_boundary(const Results& r, const SweepSpec& spec, const BoundaryPlotSpec& b,
+                     const FigureOptions& options);
 // Draws overlaid curves.
 Figure plot_curves(const Results& r, const CurvesSpec& spec, const FigureOptions& options);
 

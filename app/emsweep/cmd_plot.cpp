@@ -4,6 +4,7 @@
 #include "sweep/core/error.h"
 #include "analysis/plot.h"
 #include "analysis/results.h"
+#include "sweep/core/spec.h"
 
 namespace emsweep::cli {
 namespace {
@@ -29,12 +30,13 @@ analysis::CurveGroup parse_group(const std::string& text) {
 
 void add_plot_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "plot", "Draw a figure (PNG and SVG, with gnuplot): --heatmap, --line or --curve");
+      "plot", "Draw a figure (PNG and SVG, with gnuplot): --heatmap, --line, --curve or --boundary");
   struct Options {
     std::string file;
     std::string heatmap;
     std::string line;
     std::string curve;
+    bool boundary = false;
     std::string x;
     std::string y;
     std::string series;
@@ -56,9 +58,13 @@ void add_plot_command(CLI::App& app, Context& ctx) {
                                "METRIC against --x, one line and 95% CI band per --series value");
   auto* curve = cmd->add_option("--curve", opt->curve,
                                 "CURVE of every point, coloured by group (--by or --group)");
-  heat->excludes(line)->excludes(curve);
-  line->excludes(curve);
-  cmd->add_option("--x", opt->x, "axis along x (heatmap, line)");
+  auto* boundary = cmd->add_flag("--boundary", opt->boundary,
+                                 "a boundary search's phase diagram: each cell's critical value "
+                                 "against a cell axis (--x; default the first that varies)");
+  heat->excludes(line)->excludes(curve)->excludes(boundary);
+  line->excludes(curve)->excludes(boundary);
+  curve->excludes(boundary);
+  cmd->add_option("--x", opt->x, "axis along x (heatmap, line, boundary)");
   cmd->add_option("--y", opt->y, "axis along y (heatmap)");
   cmd->add_option("--series", opt->series, "one line per value of this axis (line)");
   cmd->add_option("--x-scale", opt->x_scale, "line: auto, linear, log or category")
@@ -113,9 +119,17 @@ void add_plot_command(CLI::App& app, Context& ctx) {
         cs.log_x = opt->log_x;
         cs.log_y = opt->log_y;
         fig = plot_curves(r, cs, fo);
+      } else if (opt->boundary) {
+        Results r = read_results(opt->file, {.curves = false});
+        ParseResult parsed = parse_spec(r.info.config_yaml, opt->file + " (config_yaml)", {}, ctx.registry);
+        if (!parsed.spec) {
+          throw ConfigError("cannot read the config recorded in " + opt->file + ": " + parsed.errors[0].format());
+        }
+        fo.output = opt->output.empty() ? "boundary" + (opt->x.empty() ? "" : "-" + opt->x) : opt->output;
+        fig = plot_boundary(r, *parsed.spec, {opt->x}, fo);
       } else {
         throw ConfigError("nothing to draw",
-                          "choose one of --heatmap METRIC, --line METRIC or --curve CURVE");
+                          "choose one of --heatmap METRIC, --line METRIC, --curve CURVE or --boundary");
       }
       for (const auto& f : fig.files) fmt::print("wrote {}\n", f);
       if (fig.failed_excluded > 0) {

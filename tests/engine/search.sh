@@ -49,6 +49,16 @@ for row, text in zip(b, printed):
     assert row["points_used"] <= 7 and row["increasing"] == 1, row
 print(f"/boundary: {len(b)} cells found, equal to summary's answers; status: finished, 56 at most")
 PY
+# The phase diagram: found cells as dots with their mean; a cell whose crossing lies below the
+# range (x = 3: f - u > 3 at both bounds, rising) is marked at the low bound.
+"$EMSWEEP" plot results/probe-search.h5 --boundary -o phase | tee plot.txt
+grep -q "wrote phase.png" plot.txt || die "no phase diagram"
+[ "$(sed -n '/^\$CELLS/,/^EOD/p' phase.gp | grep -c '^[0-9]')" = 8 ] || die "the diagram does not show 8 cells"
+[ "$(sed -n '/^\$MEAN/,/^EOD/p' phase.gp | grep -c '^[0-9]')" = 4 ] || die "the diagram does not show 4 means"
+"$EMSWEEP" run "$cfg" -o wide.h5 --set 'grid.x=[0, 3]' --quiet
+"$EMSWEEP" plot wide.h5 --boundary --x x -o wide
+sed -n '/^\$LOW/,/^EOD/p' wide.gp | grep -q '^3 0.01$' || die "the out-of-range cell is not marked at the low bound"
+grep -q "crossing below 0.01 (2 cells)" wide.gp || die "the out-of-range cells are not counted"
 
 # SIGKILL a slower 3-rank run mid-search (by session), resume, and compare.
 sets=(--set task.sleep_ms=150)
