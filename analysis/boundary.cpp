@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 #include <unordered_map>
 
+#include "analysis/export.h"
 #include "sweep/core/grid.h"
 #include "sweep/core/plan.h"
 
@@ -40,6 +42,30 @@ std::vector<BoundaryRow> boundaries(const Results& r, const SweepSpec& spec) {
       return it->second;
     });
     out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::string boundary_csv(const std::vector<BoundaryRow>& rows, const SweepSpec& spec) {
+  if (!spec.search) return {};
+  const Grid grid(spec);
+  const auto& lattice = spec.axes.back().values;
+  const auto number = [](double v) { return std::isfinite(v) ? format_double(v) : std::string(); };
+  std::string out;
+  for (std::size_t a = 0; a + 1 < spec.axes.size(); ++a) out += csv_escape(spec.axes[a].name) + ",";
+  out += "status,critical,bracket_low,bracket_high,points_used,increasing\n";
+  for (const auto& row : rows) {
+    const auto pos = grid.positions(row.first);
+    for (std::size_t a = 0; a + 1 < spec.axes.size(); ++a) {
+      const Axis& axis = spec.axes[a];
+      out += (axis.is_replicate ? std::to_string(pos[a]) : csv_escape(axis.values[pos[a]].display())) + ",";
+    }
+    const CellAnswer& x = row.answer;
+    const bool found = x.status == CellStatus::kFound;
+    out += fmt::format("{},{},{},{},{},{}\n", cell_status_name(x.status), found ? number(x.critical) : "",
+                       found ? number(lattice[x.bracket_low].as_double()) : "",
+                       found ? number(lattice[x.bracket_high].as_double()) : "",
+                       x.used.size() - x.wanted.size(), x.increasing ? 1 : 0);
   }
   return out;
 }

@@ -20,6 +20,9 @@ struct BoundaryRow {
 
 // One row per cell that has points in `r` (grid order); empty when `spec` has no search.
 [[nodiscard]] std::vector<BoundaryRow> boundaries(const Results& r, const SweepSpec& spec);
+// The answers as CSV: the cell's axes (the replicate axis as its number), status, critical,
+// bracket_low, bracket_high, points_used, increasing (NaN as empty cells), in grid order.
+[[nodiscard]] std::string boundary_csv(const std::vector<BoundaryRow>& rows, const SweepSpec& spec);
 // The table `summary` prints under the metrics.
 [[nodiscard]] std::string format_boundaries(const std::vector<BoundaryRow>& rows, const SweepSpec& spec);
 

@@ -335,6 +335,9 @@ int run(int argc, char** argv, const Options& opt) {
     print_summary(outcome, spec, wall);
     if (!opt.quiet) print_coordinator_cost(wall);
     if (outcome.workers_busy) mpi->abort(static_cast<int>(outcome.code));
+    // Stopped by a signal: a rank may have died (the launcher stops the job when one does), and
+    // MPI_Finalize would wait for it until the launcher's SIGKILL, which does not always come.
+    if (outcome.interrupted) MpiSession::exit_after(30, static_cast<int>(outcome.code));
     return static_cast<int>(outcome.code);
   }
 

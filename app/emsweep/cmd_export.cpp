@@ -1,5 +1,6 @@
 #include <fmt/core.h>
 
+#include "analysis/boundary.h"
 #include "app/emsweep/commands.h"
 #include "sweep/core/error.h"
 #include "analysis/export.h"
@@ -14,6 +15,7 @@ void add_export_command(CLI::App& app, Context& ctx) {
     std::string file;
     std::string points;
     std::string curves;
+    std::string boundary;
     std::vector<std::string> where;
   };
   auto opt = std::make_shared<Options>();
@@ -23,12 +25,14 @@ void add_export_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--curves", opt->curves,
                   "every curve point in long form (point_id, curve, x, "
                   "y); - for stdout");
+  cmd->add_option("--boundary", opt->boundary,
+                  "a boundary search's answers, one row per cell (as /boundary); - for stdout");
   cmd->add_option("--where", opt->where, "keep points matching AXIS=VALUE; repeatable");
   cmd->callback([&ctx, opt] {
-    ctx.action = [opt] {
+    ctx.action = [&ctx, opt] {
       using namespace analysis;
-      if (opt->points.empty() && opt->curves.empty()) {
-        throw ConfigError("nothing to export", "pass --csv FILE and/or --curves FILE");
+      if (opt->points.empty() && opt->curves.empty() && opt->boundary.empty()) {
+        throw ConfigError("nothing to export", "pass --csv FILE, --curves FILE and/or --boundary FILE");
       }
       Results r = read_results(opt->file, {.curves = !opt->curves.empty()});
       const std::vector<Filter> where = parse_filters(opt->where);
@@ -42,6 +46,13 @@ void add_export_command(CLI::App& app, Context& ctx) {
       };
       if (!opt->points.empty()) emit(opt->points, points_csv(r, where), "points");
       if (!opt->curves.empty()) emit(opt->curves, curves_csv(r, where), "curves");
+      if (!opt->boundary.empty()) {
+        ParseResult parsed = parse_spec(r.info.config_yaml, opt->file + " (config_yaml)", {}, ctx.registry);
+        if (!parsed.spec || !parsed.spec->search) {
+          throw ConfigError(opt->file + " is not a boundary search", "--boundary exports sweeps with `search:`");
+        }
+        emit(opt->boundary, boundary_csv(boundaries(r, *parsed.spec), *parsed.spec), "boundary");
+      }
       return 0;
     };
   });

@@ -6,6 +6,7 @@
 
 #include <sched.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <string>
@@ -172,7 +173,15 @@ std::string MpiSession::broadcast(const std::string& data) {
   return out;
 }
 
+void MpiSession::exit_after(double seconds, int code) {
+  std::thread([seconds, code] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    std::_Exit(code);
+  }).detach();
+}
+
 void MpiSession::abort(int code) {
+  exit_after(10, code);
   MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);
 }

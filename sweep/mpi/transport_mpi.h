@@ -36,7 +36,12 @@ class MpiSession {
   // Rank 0's `data` on every rank.
   [[nodiscard]] std::string broadcast(const std::string& data);
   // Ends every rank of the job with `code` (used when ranks are busy and cannot be told).
+  // MPI_Abort asks the launcher to end the job; a launcher that is itself tearing the job down
+  // (another rank died) may never answer, so this process ends by itself after 10 s.
   [[noreturn]] void abort(int code);
+  // Makes this process end with `code` after `seconds` if it has not ended by then: MPI_Finalize
+  // waits for every rank, and after a stop signal one of them may be dead.
+  static void exit_after(double seconds, int code);
 
  private:
   int rank_ = 0;

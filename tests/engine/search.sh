@@ -49,6 +49,18 @@ for row, text in zip(b, printed):
     assert row["points_used"] <= 7 and row["increasing"] == 1, row
 print(f"/boundary: {len(b)} cells found, equal to summary's answers; status: finished, 56 at most")
 PY
+# The same answers as CSV.
+"$EMSWEEP" export results/probe-search.h5 --boundary boundary.csv
+$PY - <<'PY'
+import csv, h5py
+rows = list(csv.DictReader(open("boundary.csv")))
+b = h5py.File("results/probe-search.h5", "r")["boundary"][:]
+assert len(rows) == len(b) == 8, rows
+for row, h in zip(rows, b):
+    assert float(row["x"]) == h["x"] and int(row["seed"]) == h["replicate"], (row, h)
+    assert row["status"] == h["status"].decode() and abs(float(row["critical"]) - h["critical"]) < 1e-12, (row, h)
+print("export --boundary: 8 rows equal to /boundary")
+PY
 # The phase diagram: found cells as dots with their mean; a cell whose crossing lies below the
 # range (x = 3: f - u > 3 at both bounds, rising) is marked at the low bound.
 "$EMSWEEP" plot results/probe-search.h5 --boundary -o phase | tee plot.txt
