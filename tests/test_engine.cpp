@@ -14,6 +14,7 @@
 #include "sweep/core/error.h"
 #include "sweep/core/grid.h"
 #include "worker/kinds.h"
+#include "sweep/engine/progress.h"
 #include "sweep/engine/scheduler.h"
 #include "sweep/engine/signals.h"
 #include "sweep/store/store.h"
@@ -107,6 +108,23 @@ std::map<std::uint64_t, double> metric_f(const std::string& output) {
 }
 
 }  // namespace
+
+TEST_CASE("the progress line of a search says 'at most' and ends when every search has", "[engine][progress]") {
+  Progress p(false, 60, true);
+  ProgressCounts c;
+  c.total = 126;
+  c.done = 40;
+  CHECK_THAT(p.line(c), Catch::StartsWith("40/126 done (31.7%)"));
+  c.search = true;
+  c.searches = 18;
+  c.searches_open = 9;
+  const std::string open = p.line(c);
+  CHECK_THAT(open, Catch::StartsWith("40/at most 126 done (31.7%), 0 failed"));
+  CHECK_THAT(open, Catch::Contains("ETA at most ?"));  // no rate yet
+  CHECK_THAT(open, Catch::EndsWith("9 of 18 searches open"));
+  c.searches_open = 0;  // every search ended at 40 points: nothing is left, whatever the maximum
+  CHECK_THAT(p.line(c), Catch::Contains("ETA 0s, 0 of 18 searches open"));
+}
 
 TEST_CASE("the scheduler hands out every point exactly once", "[engine][scheduler]") {
   SweepSpec spec = make_spec("unused.h5");
