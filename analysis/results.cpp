@@ -497,6 +497,24 @@ std::vector<RunRow> read_runs(hid_t file, const std::string& path) {
   return runs;
 }
 
+BoundaryTable read_boundary(hid_t file, const std::string& path) {
+  BoundaryTable b;
+  if (H5Lexists(file, schema::kBoundary, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return b;
+  }
+  CompoundReader t(file, schema::kBoundary, path);
+  b.present = true;
+  b.index = t.u64(schema::kIndex);
+  b.status = t.text(schema::kStatus);
+  b.critical = t.f64(schema::kCritical);
+  b.bracket_low = t.f64(schema::kBracketLow);
+  b.bracket_high = t.f64(schema::kBracketHigh);
+  b.points_used = t.i64(schema::kPointsUsed);
+  b.increasing = t.i64(schema::kIncreasing);
+  return b;
+}
+
 }  // namespace
 
 std::string AxisColumn::display(std::size_t row) const {
@@ -541,6 +559,7 @@ Results read_results(const std::string& path, const ReadOptions& options) {
   r.points = read_points(file.get(), r.info, path);
   if (options.curves) r.curves = read_curves(file.get(), path);
   r.runs = read_runs(file.get(), path);
+  r.boundary = read_boundary(file.get(), path);
   return r;
 }
 

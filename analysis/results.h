@@ -94,6 +94,15 @@ struct RunRow {
   std::string command_line;
 };
 
+// /boundary (a boundary search's answers, one row per cell), as stored.
+struct BoundaryTable {
+  bool present = false;
+  std::vector<std::uint64_t> index;  // the cell's first lattice point
+  std::vector<std::string> status;
+  std::vector<double> critical, bracket_low, bracket_high;
+  std::vector<std::int64_t> points_used, increasing;
+};
+
 // Everything read from one results file.
 struct Results {
   std::string path;
@@ -101,6 +110,7 @@ struct Results {
   PointsTable points;
   CurvesTable curves;
   std::vector<RunRow> runs;
+  BoundaryTable boundary;
 
   // Index of metric `name` in info.metric_names, or -1.
   [[nodiscard]] int metric_index(const std::string& name) const;

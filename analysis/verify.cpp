@@ -14,6 +14,7 @@
 #include "sweep/core/grid.h"
 #include "sweep/store/journal.h"
 #include "sweep/core/plan.h"
+#include "analysis/boundary.h"
 #include "analysis/results.h"
 #include "sweep/core/spec.h"
 #include "sweep/store/store.h"
@@ -291,6 +292,58 @@ void check_runs(const Results& v, const std::vector<JournalHeader>& headers, Ver
 }
 
 // How many of the grid's points belong to `shard`.
+// /boundary against the answers recomputed from the view's points (which check_rows compares
+// with the journal): one row per cell of the file's shard, each with the same status, critical
+// value, bracket, points used and direction.
+void check_boundary(const Results& v, const SweepSpec& spec, const Grid& grid, const Shard& shard,
+                    VerifyReport& r) {
+  if (!spec.search) return;
+  if (!v.boundary.present) {
+    r.problems.push_back({"boundary", "the view has no /boundary table although the sweep is a search"});
+    return;
+  }
+  const SearchSpec& se = *spec.search;
+  const std::uint64_t lattice = se.lattice_size();
+  std::uint64_t cells = 0;
+  for (std::uint64_t first = 0; first < grid.full_size(); first += lattice) {
+    cells += !grid.is_excluded(first) && grid.in_shard(first, shard) ? 1 : 0;
+  }
+  Differences diff("boundary", "/boundary rows that differ from the answers the points give");
+  if (v.boundary.index.size() != cells) {
+    diff.add(fmt::format("{} rows for {} cells", v.boundary.index.size(), cells));
+  }
+  std::map<std::uint64_t, const CellAnswer*> answers;
+  const std::vector<BoundaryRow> rows = boundaries(v, spec);
+  for (const auto& row : rows) answers[row.first] = &row.answer;
+  const auto& values = spec.axes.back().values;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (std::size_t i = 0; i < v.boundary.index.size(); ++i) {
+    const std::uint64_t first = v.boundary.index[i];
+    const auto it = answers.find(first);
+    const CellAnswer none;  // a cell without points: searching, nothing used
+    const CellAnswer& a = it == answers.end() ? none : *it->second;
+    const bool found = a.status == CellStatus::kFound;
+    const std::string cell = describe_cell(spec, grid, first);
+    const auto number = [&](const char* what, double stored, double want) {
+      if (!same_bits(stored, want)) diff.add(fmt::format("{}: {} {} != {}", cell, what, show(stored), show(want)));
+    };
+    if (v.boundary.status[i] != cell_status_name(a.status)) {
+      diff.add(fmt::format("{}: status {} != {}", cell, v.boundary.status[i], cell_status_name(a.status)));
+    }
+    number("critical", v.boundary.critical[i], found ? a.critical : nan);
+    number("bracket_low", v.boundary.bracket_low[i], found ? values[a.bracket_low].as_double() : nan);
+    number("bracket_high", v.boundary.bracket_high[i], found ? values[a.bracket_high].as_double() : nan);
+    const auto used = static_cast<std::int64_t>(a.used.size() - a.wanted.size());
+    if (v.boundary.points_used[i] != used) {
+      diff.add(fmt::format("{}: points_used {} != {}", cell, v.boundary.points_used[i], used));
+    }
+    if (v.boundary.increasing[i] != (a.increasing ? 1 : 0)) {
+      diff.add(fmt::format("{}: increasing {} != {}", cell, v.boundary.increasing[i], a.increasing ? 1 : 0));
+    }
+  }
+  diff.report(r);
+}
+
 std::uint64_t points_in_shard(const Grid& grid, const Shard& shard) {
   std::uint64_t n = 0;
   for (std::uint64_t i = grid.next_kept(0); i < grid.full_size(); i = grid.next_kept(i + 1)) {
@@ -430,6 +483,7 @@ VerifyReport verify_results(const std::string& h5_path, const TaskRegistry& regi
   const auto row_of = check_rows(view, expected, spec, grid, r);
   check_curves(view, expected, row_of, r);
   check_runs(view, ledger.headers, r);
+  check_boundary(view, spec, grid, last.shard.empty() ? Shard{} : parse_shard(last.shard), r);
   return r;
 }
 

@@ -91,4 +91,10 @@ $PY "$COMPARE" ref.h5 cand.h5
 $PY -c 'import h5py, numpy as np, sys; a, b = (h5py.File(p, "r")["boundary"][:] for p in ("ref.h5", "cand.h5")); sys.exit(0 if np.array_equal(a, b) else "the resumed /boundary differs")'
 diff <(sed -n '/^boundary/,$p' ref.txt) <(sed -n '/^boundary/,$p' cand.txt) || die "the resumed search answers differently"
 "$EMSWEEP" verify cand.h5 | tail -1   # non-zero on a point recorded twice
+# verify checks /boundary against the points; repair rewrites it.
+$PY -c 'import h5py; b = h5py.File("cand.h5", "r+")["boundary"]; r = b[2]; r["critical"] *= 1.01; b[2] = r'
+if "$EMSWEEP" verify cand.h5 >verify.txt; then die "verify missed a changed /boundary"; fi
+grep -q "/boundary rows that differ" verify.txt || die "verify does not name /boundary"
+"$EMSWEEP" repair cand.h5 >/dev/null
+"$EMSWEEP" verify cand.h5 | tail -1
 echo "search.sh: ok"
