@@ -51,15 +51,17 @@ std::vector<MetricSpec> organism_metrics() {
 // The cost of one point for `plan` and `slurm`, from per-step costs fitted to organism_point.
 std::optional<CostEstimate> estimate_organism(const Settings& s) {
   // Rough: a fixed cost per step (LibTorch's per-call overhead dominates at these sizes) plus
-  // a part that grows with examples x d_model^2 x layers, fitted to organism_point runs on one
-  // core at d_model 32 and 64 (the measurements are in docs/benchmarks.md).
+  // a part that grows with examples x d_model^2 x layers. Fitted 2026-12-06 to whole sweeps with
+  // the adapter on block 0 (as the shipped configs set), two worker ranks on two cores: the
+  // replication (d_model 64, 10.8 s a point measured, 11.4 s estimated) and the quickstart
+  // (d_model 32, 6.1-7.7 s measured, 7.1 s estimated); docs/replication.md.
   const double d = static_cast<double>(s.integer("d_model"));
   const double size = d * d * static_cast<double>(s.integer("n_layers"));
   const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
   // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
-  const double step = 7.7e-3 + 4.7e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
+  const double step = 12.1e-3 + 4.84e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
   // Evaluation: every held-out set at every curve point, per question of a set.
-  const double eval = count("eval_questions") * (2.5e-3 + 2.5e-7 * size);
+  const double eval = count("eval_questions") * (5.5e-3 + 2.6e-7 * size);
   CostEstimate e;
   // Drift steps train without the KL batch: about half a step.
   e.seconds_per_point = eval + step * (count("steps") + 0.5 * count("drift_steps"));
@@ -67,7 +69,7 @@ std::optional<CostEstimate> estimate_organism(const Settings& s) {
   // pretrain_batch 32 and max_pairs 4.
   e.setup_seconds = count("pretrain_steps") * (5.2e-3 + 1.64e-6 * size) *
                     count("pretrain_batch") * count("max_pairs") / 128.0;
-  e.basis = "per-step costs fitted to organism_point runs at d_model 32 and 64 (one core)";
+  e.basis = "per-step costs fitted to sweeps at d_model 32 and 64, adapter on block 0, a core per worker";
   return e;
 }
 
