@@ -91,6 +91,14 @@ $PY "$COMPARE" ref.h5 cand.h5
 $PY -c 'import h5py, numpy as np, sys; a, b = (h5py.File(p, "r")["boundary"][:] for p in ("ref.h5", "cand.h5")); sys.exit(0 if np.array_equal(a, b) else "the resumed /boundary differs")'
 diff <(sed -n '/^boundary/,$p' ref.txt) <(sed -n '/^boundary/,$p' cand.txt) || die "the resumed search answers differently"
 "$EMSWEEP" verify cand.h5 | tail -1   # non-zero on a point recorded twice
+# Shards split by cell; merged, they give the unsharded answers and /boundary.
+"$EMSWEEP" run "$cfg" -o shard0.h5 --shard 0/2 --quiet
+"$EMSWEEP" run "$cfg" -o shard1.h5 --shard 1/2 --quiet
+"$EMSWEEP" merge merged.h5 shard0.h5 shard1.h5
+$PY -c 'import h5py, sys; n = [len(h5py.File(f, "r")["boundary"]) for f in ("shard0.h5", "shard1.h5")]; sys.exit(0 if sum(n) == 8 and min(n) > 0 else f"shards hold {n} cells")'
+cmp <("$EMSWEEP" export merged.h5 --boundary -) <("$EMSWEEP" export results/probe-search.h5 --boundary -) ||
+  die "the merged shards answer differently"
+"$EMSWEEP" verify merged.h5 | tail -1
 # verify checks /boundary against the points; repair rewrites it.
 $PY -c 'import h5py; b = h5py.File("cand.h5", "r+")["boundary"]; r = b[2]; r["critical"] *= 1.01; b[2] = r'
 if "$EMSWEEP" verify cand.h5 >verify.txt; then die "verify missed a changed /boundary"; fi
