@@ -302,12 +302,7 @@ void check_boundary(const Results& v, const SweepSpec& spec, const Grid& grid, c
     r.problems.push_back({"boundary", "the view has no /boundary table although the sweep is a search"});
     return;
   }
-  const SearchSpec& se = *spec.search;
-  const std::uint64_t lattice = se.lattice_size();
-  std::uint64_t cells = 0;
-  for (std::uint64_t first = 0; first < grid.full_size(); first += lattice) {
-    cells += !grid.is_excluded(first) && grid.in_shard(first, shard) ? 1 : 0;
-  }
+  const std::size_t cells = search_cells(spec, grid, shard).size();
   Differences diff("boundary", "/boundary rows that differ from the answers the points give");
   if (v.boundary.index.size() != cells) {
     diff.add(fmt::format("{} rows for {} cells", v.boundary.index.size(), cells));

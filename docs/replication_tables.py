@@ -262,20 +262,26 @@ def tables(csv_path):
     return "\n\n".join(parts)
 
 
-def main():
-    csv_path, page, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+def update_page(page, begin, tables_text, mode, source):
+    """--write: puts `tables_text` between the markers `begin` and END of `page`; --check: exit
+    status 1 (and the expected text) when the page holds something else. `source` names the data."""
     text = open(page).read()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    generated = "\n" + tables(csv_path) + "\n"
+    start, stop = text.index(begin) + len(begin), text.index(END)
+    generated = "\n" + tables_text + "\n"
     if mode == "--write":
         open(page, "w").write(text[:start] + generated + text[stop:])
         return 0
     if text[start:stop] != generated:
-        print(f"{page}: tables differ from {csv_path}; run with --write", file=sys.stderr)
+        print(f"{page}: tables differ from {source}; run with --write", file=sys.stderr)
         print(generated)
         return 1
-    print(f"{page}: tables match {csv_path}")
+    print(f"{page}: tables match {source}")
     return 0
+
+
+def main():
+    csv_path, page, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    return update_page(page, BEGIN, tables(csv_path), mode, csv_path)
 
 
 if __name__ == "__main__":

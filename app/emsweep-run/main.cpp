@@ -311,7 +311,7 @@ int run(int argc, char** argv, const Options& opt) {
   if (!opt.quiet) {
     const std::string points =
         spec.search ? fmt::format("at most {} points ({} boundary searches on a lattice of {} values)",
-                                  most_points(spec, grid), grid.full_size() / spec.search->lattice_size(),
+                                  most_points(spec, grid), search_cells(spec, grid).size(),
                                   spec.search->lattice_size())
                     : fmt::format("{} points", grid.size());
     fmt::print(stderr, "[emsweep] {}: {} ({} already recorded), {} rank{}, results {}\n", spec.name,

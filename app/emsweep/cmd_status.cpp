@@ -44,12 +44,17 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
                      "status reads the journal that `emsweep run` writes beside the .h5");
   }
   JournalScan scan = read_journal(jpath);
-  Ledger ledger = replay(scan);
-  if (ledger.headers.empty()) throw StoreError(jpath + " holds no sweep header yet");
-  const JournalHeader& last = ledger.headers.back();
-  ParseResult parsed = parse_spec(last.config_yaml, jpath + " (recorded config)", {}, registry);
+  // The last run's header names the sweep; a search's replay also keeps the done points' metrics.
+  std::optional<JournalHeader> last_header;
+  for (auto it = scan.records.rbegin(); it != scan.records.rend() && !last_header; ++it) {
+    if (it->type == RecordType::kHeader) last_header = decode_journal_header(it->payload);
+  }
+  if (!last_header) throw StoreError(jpath + " holds no sweep header yet");
+  ParseResult parsed = parse_spec(last_header->config_yaml, jpath + " (recorded config)", {}, registry);
   if (!parsed.spec) throw StoreError("cannot read the config recorded in " + jpath + ": " + parsed.errors[0].format());
   const SweepSpec& spec = *parsed.spec;
+  Ledger ledger = replay(scan, spec.search.has_value());
+  const JournalHeader& last = *last_header;
   Grid grid(spec);
   StatusReport r;
   r.name = spec.name;
@@ -73,13 +78,12 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
   std::uint64_t left = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;
   if (spec.search) {
     // The searches replayed from the recorded points, as a resumed run would.
-    const Ledger with_metrics = replay(scan, true);
-    const SearchState searches(spec, grid, last.shard.empty() ? Shard{} : parse_shard(last.shard), with_metrics);
+    const SearchState searches(spec, grid, last.shard.empty() ? Shard{} : parse_shard(last.shard), ledger);
     r.search = true;
     r.total = searches.max_points();
     r.searches = searches.cells();
     r.searches_open = searches.open_cells();
-    left = searches.concluded() ? 0 : (r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
+    left = searches.concluded() ? 0 : r.total - std::min(r.total, r.done + r.failed);
   }
   r.state = running ? "running" : (left == 0 ? "finished" : "stopped (run again to resume)");
   const auto& t = ledger.recent_end_times;

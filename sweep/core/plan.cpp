@@ -94,14 +94,19 @@ std::string human_seconds(double s) {
   return fmt::format("{:.1f} days", s / 86400);
 }
 
+std::vector<std::uint64_t> search_cells(const SweepSpec& spec, const Grid& grid, const Shard& shard) {
+  std::vector<std::uint64_t> cells;
+  if (!spec.search) return cells;
+  const std::uint64_t lattice = spec.search->lattice_size();
+  for (std::uint64_t c = 0; c * lattice < grid.full_size(); ++c) {
+    if (!grid.is_excluded(c * lattice) && grid.in_shard(c * lattice, shard)) cells.push_back(c);
+  }
+  return cells;
+}
+
 std::uint64_t most_points(const SweepSpec& spec, const Grid& grid) {
   if (!spec.search) return grid.size();
-  const std::uint64_t lattice = spec.search->lattice_size();
-  std::uint64_t cells = 0;
-  for (std::uint64_t first = 0; first < grid.full_size(); first += lattice) {
-    cells += grid.is_excluded(first) ? 0 : 1;
-  }
-  return cells * spec.search->max_points_per_cell();
+  return search_cells(spec, grid).size() * spec.search->max_points_per_cell();
 }
 
 std::optional<SweepEstimate> estimate_sweep(const SweepSpec& spec, const Grid& grid) {
@@ -193,7 +198,7 @@ std::string plan_text(const SweepSpec& spec, const Grid& grid, int shown) {
   }
   if (spec.search) {
     const SearchSpec& se = *spec.search;
-    const std::uint64_t cells = grid.full_size() / se.lattice_size();
+    const std::uint64_t cells = search_cells(spec, grid).size();
     out += fmt::format("  searched: {} where {} crosses {} ({} scale in [{}, {}], tolerance {}, {} "
                        "per round):\n    {} cells, up to {} points each on a lattice of {} values: at "
                        "most {} points\n",

@@ -18,6 +18,11 @@ struct SweepEstimate {
   double core_seconds = 0;  // points x seconds_per_point + setups x setup_seconds
 };
 
+// The cells of a boundary search that are kept (not excluded) and fall in `shard`, in grid
+// order: cell c holds grid indices c*L .. c*L+L-1 for a lattice of L values. Empty without one.
+[[nodiscard]] std::vector<std::uint64_t> search_cells(const SweepSpec& spec, const Grid& grid,
+                                                      const Shard& shard = {});
+
 // The most points a run of the whole sweep evaluates: the grid's points, or for a boundary
 // search its cells times the most points one cell's search can use.
 [[nodiscard]] std::uint64_t most_points(const SweepSpec& spec, const Grid& grid);

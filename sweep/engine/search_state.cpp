@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "sweep/core/plan.h"
+
 namespace emsweep {
 
 SearchState::SearchState(const SweepSpec& spec, const Grid& grid, const Shard& shard,
@@ -14,12 +16,8 @@ SearchState::SearchState(const SweepSpec& spec, const Grid& grid, const Shard& s
   for (const auto& [index, metrics] : ledger.done_metrics) {
     known_[index] = Outcome{false, searched_value(metrics)};
   }
-  for (std::uint64_t c = 0; c * lattice_ < grid.full_size(); ++c) {
-    const std::uint64_t first = c * lattice_;
-    if (grid.is_excluded(first) || !grid.in_shard(first, shard)) continue;
-    cells_.push_back(c);
-    max_points_ += search_->max_points_per_cell();
-  }
+  cells_ = search_cells(spec, grid, shard);
+  max_points_ = cells_.size() * search_->max_points_per_cell();
   for (auto c : cells_) {
     for (std::uint32_t p = 0; ledger.failed.size() > 0 && p < lattice_; ++p) {
       if (ledger.failed.contains(c * lattice_ + p)) known_[c * lattice_ + p] = Outcome{true, 0};

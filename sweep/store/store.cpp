@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "sweep/core/error.h"
+#include "sweep/core/plan.h"
 #include "sweep/core/search.h"
 #include "sweep/store/h5.h"
 #include "sweep/core/sha256.h"
@@ -616,10 +617,7 @@ struct ResultsView::Impl {
       if (spec->kind->metrics[m].name == se.metric) search_metric = m;
       if (spec->kind->metrics[m].name == se.minus) search_minus = static_cast<std::ptrdiff_t>(m);
     }
-    const std::uint64_t lattice = se.lattice_size();
-    for (std::uint64_t c = 0; c * lattice < grid->full_size(); ++c) {
-      if (!grid->is_excluded(c * lattice) && grid->in_shard(c * lattice, shard)) cells.push_back(c);
-    }
+    cells = search_cells(*spec, *grid, shard);
     std::vector<std::tuple<std::string, hid_t, std::size_t, std::size_t*>> fields;
     fields.emplace_back(schema::kCell, H5T_NATIVE_UINT64, 8, &off_b_cell);
     fields.emplace_back(schema::kIndex, H5T_NATIVE_UINT64, 8, &off_b_index);
