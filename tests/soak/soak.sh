@@ -67,8 +67,8 @@ normal_end() { [[ $1 == 0 || ($kind == command && $1 == 4) ]]; }
 # left of the session is killed. A command job's session must empty by itself (the shims end
 # their children within run.kill_grace of losing their rank), and no child may be left.
 wait_run() {
-  proc_wait "$job" 120 || fail "the job did not end within 120 s"
-  rc=$PROC_RC
+  proc_wait_launcher "$job" 120 || fail "the job did not end within 120 s"
+  rc=$PROC_RC  # (launcher_hang: every rank ended, mpirun did not; an abnormal end, resumed)
   if [[ $kind == command ]]; then
     proc_session_gone "$job" 15 || { proc_kill_session "$job"; fail "processes of the job outlived it by 15 s"; }
     no_children_left

@@ -74,6 +74,43 @@ proc_wait() {
   return 0
 }
 
+# proc_wait_launcher PID SECONDS: proc_wait for a launcher (mpirun) started by proc_start. Also
+# returns when the launcher outlives every process it started by 15 s (Open MPI 4.1's mpirun can
+# hang in its own PMIx teardown after a rank died on a signal, with all ranks already ended):
+# then it kills the session, sets PROC_RC=launcher_hang and returns 0.
+proc_wait_launcher() {
+  local pid=$1 t seen=0 idle=0
+  for ((t = 0; t <= $2 * 10; t++)); do
+    if proc_ended "$pid"; then
+      PROC_RC=0
+      wait "$pid" 2>/dev/null || PROC_RC=$?
+      proc_forget "$pid"
+      return 0
+    fi
+    if proc_session_others_live "$pid"; then
+      seen=1 idle=0
+    elif ((seen && ++idle > 150)); then
+      proc_kill_session "$pid"
+      wait "$pid" 2>/dev/null
+      proc_forget "$pid"
+      PROC_RC=launcher_hang
+      return 0
+    fi
+    sleep 0.1
+  done
+  proc_kill_session "$pid"
+  wait "$pid" 2>/dev/null
+  proc_forget "$pid"
+  PROC_RC=timeout
+  return 1
+}
+
+# proc_session_others_live SID: true when a process of session SID other than SID itself is
+# running (zombies do not count).
+proc_session_others_live() {
+  ps -o pid=,stat= -s "$1" 2>/dev/null | awk -v sid="$1" '$1 != sid && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
 # proc_ended PID: true when PID has ended (a zombie counts as ended).
 proc_ended() {
   local state
