@@ -12,6 +12,7 @@
 #include "sweep/core/grid.h"
 #include "worker/kinds.h"
 #include "worker/organism/finetune.h"
+#include "worker/organism/finetune_step.h"
 #include "worker/organism/model.h"
 #include "worker/organism/pretrain_step.h"
 #include "sweep/core/spec.h"
@@ -230,6 +231,83 @@ TEST_CASE("the hand-written pre-training step equals LibTorch's autograd and Ada
     for (auto& item : model->named_parameters())
       item.value().copy_(stepped->named_parameters()[item.key()]);
   }
+}
+
+TEST_CASE("the hand-written fine-tuning step equals LibTorch's autograd and Adam", "[organism]") {
+  const World world{WorldConfig{}};
+  // The adapter on the lower or the upper block; the KL term trained, recorded, or not run.
+  const int layer = GENERATE(0, 1);
+  const double lambda = GENERATE(0.0, 3.0);
+  const bool with_kl = GENERATE(true, false);
+  if (lambda > 0 && !with_kl) return;  // a trained KL term needs its batch
+  INFO("layer " << layer << ", lambda " << lambda << ", KL batch " << with_kl);
+  Transformer model = perturbed_base(world, /*seed=*/31);
+  model->freeze();
+  Rng rng(9);
+  std::vector<Example> train;
+  std::vector<Example> kl_prompts;
+  for (int i = 0; i < 5; ++i) train.push_back(world.answer(rng, world.question(rng, kMedical, 0.2), true));
+  for (int i = 0; i < 4; ++i) kl_prompts.push_back(world.answer(rng, world.question(rng, 2 + i, 0.2), false));
+  const Batch tb = batch_answers(world, train);
+  const Batch kb = batch_whole(world, kl_prompts);
+  // B nonzero, so that every term of both factors' gradients is.
+  auto gen = at::detail::createCPUGenerator(5);
+  const int d_ff = model->config.d_ff;
+  auto a = (torch::randn({2, d_ff}, gen, torch::kFloat) / std::sqrt(1.0 * d_ff)).set_requires_grad(true);
+  auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.1).set_requires_grad(true);
+  const double alpha = 2.0;
+  const double lr = 1e-2;
+  model->set_adapter(layer, a, b, alpha);
+  // The hand-written step trains copies of the factors; the model's own are autograd's.
+  auto fa = a.detach().clone();
+  auto fb = b.detach().clone();
+  FinetuneStep step(*model, fa, fb, layer, alpha, lr);
+  torch::optim::Adam adam({a, b}, torch::optim::AdamOptions(lr));
+  for (int i = 0; i < 3; ++i) {
+    INFO("step " << i + 1);
+    const FinetuneStep::Losses got = step.loss_and_grad(tb, with_kl ? &kb : nullptr, lambda);
+    auto nll = masked_nll(model->forward(tb.tokens), tb);
+    torch::Tensor kl;
+    if (with_kl) {
+      torch::Tensor ref;
+      {
+        torch::NoGradGuard no_grad;
+        AdapterOff off(model);
+        ref = model->forward(kb.tokens);
+      }
+      kl = masked_kl(ref, model->forward(kb.tokens), kb);
+    }
+    auto loss = lambda > 0 ? nll + lambda * kl : nll;
+    adam.zero_grad();
+    loss.backward();
+    // float32 arithmetic in a different order: losses and gradients to 1e-5 relative.
+    CHECK(got.loss == Approx(loss.item<double>()).epsilon(1e-5));
+    CHECK(got.nll == Approx(nll.item<double>()).epsilon(1e-5));
+    if (with_kl) {
+      CHECK(got.kl == Approx(kl.item<double>()).epsilon(1e-5).margin(1e-9));
+    } else {
+      CHECK(std::isnan(got.kl));
+    }
+    CHECK(max_relative_difference(step.grad_a(), a.grad()) < 1e-5);
+    CHECK(max_relative_difference(step.grad_b(), b.grad()) < 1e-5);
+    // Adam on the same gradient: equal factors; then both continue from the same values.
+    a.mutable_grad() = step.grad_a();
+    b.mutable_grad() = step.grad_b();
+    adam.step();
+    step.step();
+    CHECK(max_relative_difference(fa, a.detach()) < 1e-6);
+    CHECK(max_relative_difference(fb, b.detach()) < 1e-6);
+    torch::NoGradGuard no_grad;
+    a.copy_(fa);
+    b.copy_(fb);
+  }
+  // A fresh optimiser (drift) starts again from step 1 with no moments.
+  step.reset_optimizer();
+  const auto before = fb.clone();
+  step.loss_and_grad(tb, nullptr, 0.0);
+  step.step();
+  // Adam's first step moves every parameter with a nonzero gradient by about lr.
+  CHECK(((fb - before).abs().max().item<double>()) == Approx(lr).epsilon(1e-3));
 }
 
 TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[organism]") {

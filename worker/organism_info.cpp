@@ -135,6 +135,8 @@ TaskKindInfo organism_kind_info() {
       // Execution.
       text_setting("device", "cpu", {"cpu", "cuda", "auto"}, "where to run; auto falls back to cpu"),
       integer_setting("threads", 1, 1, 1024, "torch intra-op threads for this rank"),
+      text_setting("finetune_step", "flat", {"flat", "autograd"},
+          "fine-tuning step: flat (hand-written LoRA + KL) or autograd (LibTorch's; the reference)"),
   };
   k.metrics = organism_metrics();
   k.curves = {"train_loss",   "train_nll",     "train_kl",           "eval_id_bad",

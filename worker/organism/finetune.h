@@ -34,6 +34,7 @@ struct OrganismConfig {
   int eval_questions = 0;
   int drift_steps = 0;
   std::vector<double> efficiency_norms;
+  std::string finetune_step;  // "flat" (worker/organism/finetune_step.h) or "autograd"
   std::string device;
   int threads = 0;
 };

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "sweep/core/error.h"
 #include "worker/organism/finetune.h"
+#include "worker/organism/finetune_step.h"
 #include "worker/organism_info.h"
 #include "sweep/core/sha256.h"
 
@@ -264,6 +266,7 @@ OrganismConfig config_from(const Settings& s) {
   c.efficiency_norms = parse_norms(s.text("efficiency_norms"));
   c.device = s.text("device");
   c.threads = static_cast<int>(s.integer("threads"));
+  c.finetune_step = s.text("finetune_step");
   return c;
 }
 
@@ -406,7 +409,8 @@ std::unique_ptr<torch::optim::Adam> fresh_adam(const torch::Tensor& a, const tor
 struct Tuning {
   torch::Tensor a;
   torch::Tensor b;
-  std::unique_ptr<torch::optim::Adam> opt;
+  std::unique_ptr<torch::optim::Adam> opt;  // finetune_step: autograd
+  std::unique_ptr<FinetuneStep> flat;       // finetune_step: flat
   Rng rng;
   double tokens = 0;
 };
@@ -420,8 +424,14 @@ Tuning attach_adapter(PointRun& run, const Point& point) {
                     .set_requires_grad(true);
   auto lora_b = torch::zeros({c.model.d_model, c.lora_rank}, torch::kFloat).set_requires_grad(true);
   run.model->set_adapter(c.lora_layer, lora_a, lora_b, c.lora_alpha);
-  auto opt = fresh_adam(lora_a, lora_b, c.lr);
-  return {lora_a, lora_b, std::move(opt), Rng(stream_seed(point, kTagTrain))};
+  Tuning t{lora_a, lora_b, nullptr, nullptr, Rng(stream_seed(point, kTagTrain))};
+  if (c.finetune_step == "flat") {
+    t.flat = std::make_unique<FinetuneStep>(*run.model, lora_a, lora_b, c.lora_layer, c.lora_alpha,
+                                            c.lr);
+  } else {
+    t.opt = fresh_adam(lora_a, lora_b, c.lr);
+  }
+  return t;
 }
 
 // The per-step curves of fine-tuning (drift steps record none).
@@ -431,20 +441,13 @@ struct TrainCurves {
   Curve kl{"train_kl", {}, {}};
 };
 
-// One optimiser step on the next batch of the stream, loss NLL + lambda * KL; with `record`, its
-// loss, NLL and KL go on the curves. A non-finite loss fails the point ("diverged").
-void train_step(PointRun& run, Tuning& t, int step, double lambda, TrainCurves* record) {
-  if (run.ctx.cancel != nullptr && run.ctx.cancel->load()) {
-    throw TaskError("organism: cancelled at step " + std::to_string(step));
-  }
-  Transformer& model = run.model;
-  StepData d = sample_step(run.world, run.c, t.rng);
+// The reference path (finetune_step: autograd): the losses through LibTorch's autograd, and
+// the adapter's gradient in `opt`'s parameters (the caller steps it once the loss is finite).
+FinetuneStep::Losses autograd_loss(Transformer& model, const StepData& d, bool with_kl,
+                                   double lambda, torch::optim::Adam& opt) {
   auto nll = masked_nll(model->forward(d.train.tokens), d.train);
-  // The KL term is trained when lambda > 0 and otherwise only recorded; drift steps (lambda 0,
-  // not recorded) skip its two forward passes. The batch is drawn either way, so the random
-  // stream, and with it every metric, does not depend on this.
   torch::Tensor kl;
-  if (lambda > 0 || record != nullptr) {
+  if (with_kl) {
     torch::Tensor ref;
     {
       torch::NoGradGuard no_grad;
@@ -459,23 +462,48 @@ void train_step(PointRun& run, Tuning& t, int step, double lambda, TrainCurves* 
     }
   }
   auto loss = lambda > 0 ? nll + lambda * kl : nll;
-  const double lv = loss.item<double>();
-  if (!std::isfinite(lv)) {
+  FinetuneStep::Losses l;
+  l.loss = loss.item<double>();
+  l.nll = nll.item<double>();
+  l.kl = with_kl ? kl.item<double>() : std::numeric_limits<double>::quiet_NaN();
+  if (std::isfinite(l.loss)) {
+    opt.zero_grad();
+    loss.backward();
+  }
+  return l;
+}
+
+// One optimiser step on the next batch of the stream, loss NLL + lambda * KL; with `record`, its
+// loss, NLL and KL go on the curves. A non-finite loss fails the point ("diverged").
+void train_step(PointRun& run, Tuning& t, int step, double lambda, TrainCurves* record) {
+  if (run.ctx.cancel != nullptr && run.ctx.cancel->load()) {
+    throw TaskError("organism: cancelled at step " + std::to_string(step));
+  }
+  StepData d = sample_step(run.world, run.c, t.rng);
+  // The KL term is trained when lambda > 0 and otherwise only recorded; drift steps (lambda 0,
+  // not recorded) skip its two forward passes. The batch is drawn either way, so the random
+  // stream, and with it every metric, does not depend on this.
+  const bool with_kl = lambda > 0 || record != nullptr;
+  FinetuneStep::Losses l = t.flat ? t.flat->loss_and_grad(d.train, with_kl ? &d.kl : nullptr, lambda)
+                                  : autograd_loss(run.model, d, with_kl, lambda, *t.opt);
+  if (!std::isfinite(l.loss)) {
     throw TaskError("organism: fine-tuning diverged at step " + std::to_string(step) + " (loss " +
-                        std::to_string(lv) + ")",
+                        std::to_string(l.loss) + ")",
                     "lower task.lr or task.kl_weight");
   }
-  t.opt->zero_grad();
-  loss.backward();
-  t.opt->step();
+  if (t.flat) {
+    t.flat->step();
+  } else {
+    t.opt->step();
+  }
   t.tokens += static_cast<double>(d.train.tokens.numel() + 2 * d.kl.tokens.numel());
   if (record != nullptr) {
     record->loss.x.push_back(step);
-    record->loss.y.push_back(lv);
+    record->loss.y.push_back(l.loss);
     record->nll.x.push_back(step);
-    record->nll.y.push_back(nll.item<double>());
+    record->nll.y.push_back(l.nll);
     record->kl.x.push_back(step);
-    record->kl.y.push_back(kl.item<double>());
+    record->kl.y.push_back(l.kl);
   }
 }
 
@@ -665,7 +693,11 @@ void drift(PointRun& run, Tuning& t) {
   Curve id{"drift_id_bad", {}, {}};
   Curve ood{"drift_ood_bad", {}, {}};
   eval_curves(run, id, ood, 0);
-  t.opt = fresh_adam(t.a, t.b, run.c.lr);
+  if (t.flat) {
+    t.flat->reset_optimizer();
+  } else {
+    t.opt = fresh_adam(t.a, t.b, run.c.lr);
+  }
   for (int step = 1; step <= run.c.drift_steps; ++step) {
     train_step(run, t, step, /*lambda=*/0.0, nullptr);
     if (step % run.c.eval_every == 0 || step == run.c.drift_steps) eval_curves(run, id, ood, step);

@@ -1,0 +1,570 @@
+#include "worker/organism/flat_model.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "sweep/core/error.h"
+
+namespace emsweep::organism {
+
+namespace {
+
+constexpr float kLayerNormEps = 1e-5F;  // torch::nn::LayerNorm's default
+
+// A tensor over memory this step owns (no copy; the buffer must outlive it).
+at::Tensor view(float* data, at::IntArrayRef sizes) {
+  return at::from_blob(data, sizes, at::TensorOptions().dtype(at::kFloat));
+}
+
+// y[n, :] = bias for every row.
+void fill_rows(float* y, const float* bias, std::int64_t n, std::int64_t cols) {
+  for (std::int64_t i = 0; i < n; ++i) std::memcpy(y + i * cols, bias, cols * sizeof(float));
+}
+
+// y[n, :] += bias for every row.
+void add_rows(float* y, const float* bias, std::int64_t n, std::int64_t cols) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    float* row = y + i * cols;
+    for (std::int64_t j = 0; j < cols; ++j) row[j] += bias[j];
+  }
+}
+
+// y[n, out] += x[n, in] w[out, in]^T (a Linear layer's product; the bias is added by the caller).
+void linear(const float* x, const float* w, float* y, std::int64_t n, std::int64_t in,
+            std::int64_t out) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
+              static_cast<int>(in), 1.0F, x, static_cast<int>(in), w, static_cast<int>(in), 1.0F, y,
+              static_cast<int>(out));
+}
+
+// The backward pass of y = x w^T + b: dw += dy^T x, db += column sums of dy, dx = dy w.
+// Without dw (a frozen layer) only dx is computed.
+void linear_backward(const float* x, const float* w, const float* dy, float* dw, float* db,
+                     float* dx, std::int64_t n, std::int64_t in, std::int64_t out) {
+  if (dw != nullptr) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(out),
+                static_cast<int>(in), static_cast<int>(n), 1.0F, dy, static_cast<int>(out), x,
+                static_cast<int>(in), 1.0F, dw, static_cast<int>(in));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* row = dy + i * out;
+      for (std::int64_t j = 0; j < out; ++j) db[j] += row[j];
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(in),
+              static_cast<int>(out), 1.0F, dy, static_cast<int>(out), w, static_cast<int>(in), 0.0F,
+              dx, static_cast<int>(in));
+}
+
+// LayerNorm over rows of width d: keeps the normalised input and 1/std for the backward pass.
+void layer_norm(const float* x, const float* gamma, const float* beta, float* xhat, float* rstd,
+                float* y, std::int64_t n, std::int64_t d) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* xr = x + i * d;
+    float mean = 0;
+    for (std::int64_t j = 0; j < d; ++j) mean += xr[j];
+    mean /= static_cast<float>(d);
+    float var = 0;
+    for (std::int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+    var /= static_cast<float>(d);
+    // An overflowing row (a diverged model) makes NaN, not a silently zeroed output, so that
+    // the loss says so.
+    const float r = std::isfinite(var) ? 1.0F / std::sqrt(var + kLayerNormEps)
+                                       : std::numeric_limits<float>::quiet_NaN();
+    rstd[i] = r;
+    float* hr = xhat + i * d;
+    float* yr = y + i * d;
+    for (std::int64_t j = 0; j < d; ++j) {
+      hr[j] = (xr[j] - mean) * r;
+      yr[j] = hr[j] * gamma[j] + beta[j];
+    }
+  }
+}
+
+// The backward pass of layer_norm: dgamma, dbeta accumulate (unless null: a frozen norm); dx +=
+// the input's gradient.
+void layer_norm_backward(const float* dy, const float* xhat, const float* rstd, const float* gamma,
+                         float* dgamma, float* dbeta, float* dx, std::int64_t n, std::int64_t d) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* dyr = dy + i * d;
+    const float* hr = xhat + i * d;
+    float mean_dxh = 0;
+    float mean_dxh_h = 0;
+    if (dgamma != nullptr) {
+      for (std::int64_t j = 0; j < d; ++j) {
+        dgamma[j] += dyr[j] * hr[j];
+        dbeta[j] += dyr[j];
+      }
+    }
+    for (std::int64_t j = 0; j < d; ++j) {
+      const float dxh = dyr[j] * gamma[j];
+      mean_dxh += dxh;
+      mean_dxh_h += dxh * hr[j];
+    }
+    mean_dxh /= static_cast<float>(d);
+    mean_dxh_h /= static_cast<float>(d);
+    float* dxr = dx + i * d;
+    for (std::int64_t j = 0; j < d; ++j) {
+      dxr[j] += rstd[i] * (dyr[j] * gamma[j] - mean_dxh - hr[j] * mean_dxh_h);
+    }
+  }
+}
+
+// Rows of [B, T, 3, H, hd] (the qkv product) -> per-head blocks [B, H, T, hd] of q, k or v
+// (`part` 0, 1, 2).
+void split_heads(const float* rows, std::int64_t stride, std::int64_t part, float* heads,
+                 std::int64_t b, std::int64_t t, std::int64_t h, std::int64_t hd) {
+  const std::int64_t d = h * hd;
+  for (std::int64_t bi = 0; bi < b; ++bi) {
+    for (std::int64_t ti = 0; ti < t; ++ti) {
+      const float* src = rows + (bi * t + ti) * stride + part * d;
+      for (std::int64_t hi = 0; hi < h; ++hi) {
+        std::memcpy(heads + ((bi * h + hi) * t + ti) * hd, src + hi * hd, hd * sizeof(float));
+      }
+    }
+  }
+}
+
+// One block's attention: `batch` sequences of `t` positions, `heads` heads over width `d`.
+// q, k, v are per-head blocks [batch, heads, t, hd]; scores and weights [batch, heads, t, t].
+// The loops take one (sequence, head) pair at a time: at these sizes a batched matrix product
+// through ATen spends most of its time slicing the batch. HD is the head size when it is one of
+// the common ones (the channel loops then have a fixed length and vectorise), else 0.
+struct AttentionShape {
+  std::int64_t batch, heads, t, d;
+};
+
+template <int HD>
+std::int64_t head_size(const AttentionShape& s) {
+  return HD > 0 ? HD : s.d / s.heads;
+}
+
+// Calls f with std::integral_constant<int, hd> for hd 8, 16 or 32, else with 0.
+template <typename F>
+void with_head_size(std::int64_t hd, F&& f) {
+  switch (hd) {
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      break;
+    default:
+      f(std::integral_constant<int, 0>{});
+      break;
+  }
+}
+
+// scores[i, j] = q_i . k_j / sqrt(hd) for j <= i, -inf after (causal).
+template <int HD>
+void attention_scores(const AttentionShape& s, const float* q, const float* k, float* scores) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const float* qp = q + pair * t * hd;
+    const float* kp = k + pair * t * hd;
+    for (std::int64_t i = 0; i < t; ++i) {
+      float* row = scores + (pair * t + i) * t;
+      const float* qi = qp + i * hd;
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float* kj = kp + j * hd;
+        float dot = 0;
+        for (std::int64_t c = 0; c < hd; ++c) dot += qi[c] * kj[c];
+        row[j] = dot * scale;
+      }
+      std::fill(row + i + 1, row + t, -std::numeric_limits<float>::infinity());
+    }
+  }
+}
+
+// The heads' outputs o_i = sum_j p_ij v_j, merged into rows [batch * t, d].
+template <int HD>
+void attention_values(const AttentionShape& s, const float* probs, const float* v, float* out) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const std::int64_t bi = pair / s.heads;
+    const std::int64_t hi = pair % s.heads;
+    const float* vp = v + pair * t * hd;
+    for (std::int64_t i = 0; i < t; ++i) {
+      const float* p = probs + (pair * t + i) * t;
+      float* o = out + (bi * t + i) * s.d + hi * hd;
+      std::fill(o, o + hd, 0.0F);
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float pj = p[j];
+        const float* vj = vp + j * hd;
+        for (std::int64_t c = 0; c < hd; ++c) o[c] += pj * vj[c];
+      }
+    }
+  }
+}
+
+// The backward pass from datt (rows [batch * t, d]) to dqkv (rows [batch * t, 3d], zeroed by
+// the caller): dP = dO V^T, the softmax backward with the score scale, dQ = dS K, dK = dS^T Q,
+// dV = P^T dO. `ds` holds one query's score gradient (t floats).
+template <int HD>
+void attention_grad(const AttentionShape& s, const float* q, const float* k, const float* v,
+                    const float* probs, const float* datt, float* ds, float* dqkv) {
+  const std::int64_t hd = head_size<HD>(s);
+  const std::int64_t t = s.t;
+  const std::int64_t d = s.d;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(hd));
+  for (std::int64_t pair = 0; pair < s.batch * s.heads; ++pair) {
+    const std::int64_t bi = pair / s.heads;
+    const std::int64_t hi = pair % s.heads;
+    const float* qp = q + pair * t * hd;
+    const float* kp = k + pair * t * hd;
+    const float* vp = v + pair * t * hd;
+    // Position pos's row of dqkv: dq at column hi*hd, dk at d + hi*hd, dv at 2d + hi*hd.
+    auto row = [&](std::int64_t pos) { return dqkv + (bi * t + pos) * 3 * d + hi * hd; };
+    for (std::int64_t i = 0; i < t; ++i) {
+      const float* p = probs + (pair * t + i) * t;
+      const float* dout = datt + (bi * t + i) * d + hi * hd;
+      float weighted = 0;  // sum_j p_ij dP_ij
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float* vj = vp + j * hd;
+        float dot = 0;
+        for (std::int64_t c = 0; c < hd; ++c) dot += dout[c] * vj[c];
+        ds[j] = dot;
+        weighted += p[j] * dot;
+      }
+      float* dq = row(i);
+      const float* qi = qp + i * hd;
+      for (std::int64_t j = 0; j <= i; ++j) {
+        const float pj = p[j];
+        const float dsj = scale * pj * (ds[j] - weighted);
+        const float* kj = kp + j * hd;
+        float* dk = row(j) + d;
+        float* dv = row(j) + 2 * d;
+        for (std::int64_t c = 0; c < hd; ++c) {
+          dq[c] += dsj * kj[c];
+          dk[c] += dsj * qi[c];
+          dv[c] += pj * dout[c];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+void adamw_update(float* w, const float* g, float* m, float* v, std::size_t size, double lr,
+                  std::int64_t step, const AdamWConfig& config) {
+  const double bias1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
+  const double bias2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
+  const auto decay = static_cast<float>(1.0 - lr * config.weight_decay);
+  const auto b1 = static_cast<float>(config.beta1);
+  const auto b2 = static_cast<float>(config.beta2);
+  const auto one_minus_b1 = static_cast<float>(1.0 - config.beta1);
+  const auto one_minus_b2 = static_cast<float>(1.0 - config.beta2);
+  const auto sqrt_bias2 = static_cast<float>(std::sqrt(bias2));
+  const auto eps = static_cast<float>(config.eps);
+  const auto step_size = static_cast<float>(lr / bias1);
+  for (std::size_t i = 0; i < size; ++i) {
+    w[i] *= decay;
+    m[i] = m[i] * b1 + g[i] * one_minus_b1;
+    v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
+    w[i] -= step_size * (m[i] / (std::sqrt(v[i]) / sqrt_bias2 + eps));
+  }
+}
+
+std::vector<float> position_weights(const Batch& batch) {
+  const std::int64_t b = batch.tokens.size(0);
+  const std::int64_t t = batch.tokens.size(1);
+  const auto mask = batch.mask.to(torch::kFloat).contiguous();
+  const float* scored = mask.data_ptr<float>();  // [B, T-1]: position t predicts token t+1
+  std::vector<float> weights(static_cast<std::size_t>(b * t), 0.0F);
+  for (std::int64_t bi = 0; bi < b; ++bi) {
+    for (std::int64_t ti = 0; ti + 1 < t; ++ti) {
+      weights[bi * t + ti] = scored[bi * (t - 1) + ti] / static_cast<float>(batch.scored);
+    }
+  }
+  return weights;
+}
+
+double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale) {
+  const std::int64_t vocab = static_cast<std::int64_t>(pass.logits.size()) / pass.n;
+  double loss = 0;
+  const auto s = static_cast<float>(scale);
+  for (std::int64_t i = 0; i < pass.n; ++i) {
+    float* row = pass.logits.data() + i * vocab;
+    const float* lp = pass.logp.data() + i * vocab;
+    const float wi = weights[i];
+    if (wi == 0.0F) {
+      std::fill(row, row + vocab, 0.0F);
+      continue;
+    }
+    const std::int64_t target = pass.tokens[i + 1];
+    loss -= static_cast<double>(wi) * lp[target];
+    const float ws = wi * s;
+    for (std::int64_t j = 0; j < vocab; ++j) row[j] = ws * std::exp(lp[j]);
+    row[target] -= ws;
+  }
+  return loss;
+}
+
+double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector<float>& weights,
+                   double scale, float* grad) {
+  const std::int64_t vocab = static_cast<std::int64_t>(model.logp.size()) / model.n;
+  double loss = 0;
+  const auto s = static_cast<float>(scale);
+  for (std::int64_t i = 0; i < model.n; ++i) {
+    const float wi = weights[i];
+    float* row = grad != nullptr ? grad + i * vocab : nullptr;
+    if (wi == 0.0F) {
+      if (row != nullptr) std::fill(row, row + vocab, 0.0F);
+      continue;
+    }
+    const float* lp = model.logp.data() + i * vocab;
+    const float* lr = ref.logp.data() + i * vocab;
+    double kl = 0;
+    for (std::int64_t j = 0; j < vocab; ++j) {
+      const float pr = std::exp(lr[j]);
+      kl += static_cast<double>(pr * (lr[j] - lp[j]));
+      if (row != nullptr) row[j] = wi * s * (std::exp(lp[j]) - pr);
+    }
+    loss += static_cast<double>(wi) * kl;
+  }
+  return loss;
+}
+
+FlatTransformer::FlatTransformer(const TransformerImpl& model) : config_(model.config) {
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    const auto src = item.value().detach().to(torch::kFloat).contiguous();
+    params_.push_back(
+        {item.key(), src.sizes().vec(), w_.size(), static_cast<std::size_t>(src.numel())});
+    w_.insert(w_.end(), src.data_ptr<float>(), src.data_ptr<float>() + src.numel());
+  }
+  tok_emb_ = param("tok_emb.weight").offset;
+  pos_emb_ = param("pos_emb.weight").offset;
+  lnf_w_ = param("ln_f.weight").offset;
+  lnf_b_ = param("ln_f.bias").offset;
+  head_w_ = param("head.weight").offset;
+  head_b_ = param("head.bias").offset;
+  for (int l = 0; l < config_.n_layers; ++l) {
+    const std::string p = "block" + std::to_string(l) + ".";
+    auto at = [&](const std::string& name) { return param(p + name).offset; };
+    blocks_.push_back({at("ln1.weight"), at("ln1.bias"), at("attn.qkv.weight"), at("attn.qkv.bias"),
+                       at("attn.proj.weight"), at("attn.proj.bias"), at("ln2.weight"),
+                       at("ln2.bias"), at("mlp.up.weight"), at("mlp.up.bias"),
+                       at("mlp.down.weight"), at("mlp.down.bias")});
+  }
+}
+
+const FlatTransformer::Param& FlatTransformer::param(const std::string& name) const {
+  for (const auto& p : params_) {
+    if (p.name == name) return p;
+  }
+  throw TaskError("organism: the hand-written model found no parameter " + name);
+}
+
+void FlatTransformer::store(TransformerImpl& model) const {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters(/*recurse=*/true)) {
+    const Param& p = param(item.key());
+    item.value().copy_(torch::from_blob(const_cast<float*>(w_.data() + p.offset), p.shape,
+                                        torch::TensorOptions().dtype(torch::kFloat)));
+  }
+}
+
+void FlatTransformer::resize(FlatPass& pass, std::int64_t b, std::int64_t t) const {
+  if (b == pass.b && t == pass.t && !pass.blocks.empty()) return;
+  pass.b = b;
+  pass.t = t;
+  pass.n = b * t;
+  const auto n = static_cast<std::size_t>(pass.n);
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  const auto ff = static_cast<std::size_t>(config_.d_ff);
+  const auto vocab = static_cast<std::size_t>(config_.vocab);
+  const auto heads = static_cast<std::size_t>(config_.n_heads);
+  const auto tt = static_cast<std::size_t>(t);
+  pass.blocks.resize(static_cast<std::size_t>(config_.n_layers));
+  for (auto& a : pass.blocks) {
+    for (auto* buf : {&a.xhat1, &a.a1, &a.q, &a.k, &a.v, &a.att, &a.xhat2, &a.a2}) {
+      buf->resize(n * d);
+    }
+    a.rstd1.resize(n);
+    a.rstd2.resize(n);
+    a.probs.resize(static_cast<std::size_t>(b) * heads * tt * tt);
+    a.u.resize(n * ff);
+    a.g.resize(n * ff);
+  }
+  for (auto* buf : {&pass.x, &pass.xhatf, &pass.af}) buf->resize(n * d);
+  pass.rstdf.resize(n);
+  pass.logits.resize(n * vocab);
+  pass.logp.resize(n * vocab);
+  pass.tokens.resize(n);
+}
+
+void FlatTransformer::grow_scratch(std::int64_t n, std::int64_t t) {
+  const auto nn = static_cast<std::size_t>(n);
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  const auto ff = static_cast<std::size_t>(config_.d_ff);
+  const auto scores = nn / static_cast<std::size_t>(t) * static_cast<std::size_t>(config_.n_heads) *
+                      static_cast<std::size_t>(t) * static_cast<std::size_t>(t);
+  auto grow = [](std::vector<float>& v, std::size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
+  grow(dx_, nn * d);
+  grow(da_, nn * d);
+  grow(dqkv_, nn * 3 * d);
+  grow(dff_, nn * ff);
+  grow(dff2_, nn * ff);
+  grow(scratch_, 3 * nn * d);  // the qkv product; attention's per-query score gradient
+  grow(scores_, scores);
+}
+
+void FlatTransformer::forward(FlatPass& pass, const torch::Tensor& tokens_in,
+                              const LoraView* lora) {
+  c10::InferenceMode no_autograd;
+  const std::int64_t b = tokens_in.size(0);
+  const std::int64_t t = tokens_in.size(1);
+  if (t > config_.max_len) {
+    throw TaskError("organism: a sequence is longer than the model's max_len");
+  }
+  resize(pass, b, t);
+  grow_scratch(pass.n, t);
+  const std::int64_t n = pass.n;
+  const std::int64_t d = config_.d_model;
+  const std::int64_t ff = config_.d_ff;
+  const std::int64_t vocab = config_.vocab;
+  const std::int64_t h = config_.n_heads;
+  const std::int64_t hd = d / h;
+  const auto tokens = tokens_in.to(torch::kLong).contiguous();
+  std::memcpy(pass.tokens.data(), tokens.data_ptr<std::int64_t>(), n * sizeof(std::int64_t));
+  const float* w = w_.data();
+  const AttentionShape shape{b, h, t, d};
+  float* x = pass.x.data();
+
+  // Embeddings, then each pre-LN block, then the final norm and the head.
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* te = w + tok_emb_ + pass.tokens[i] * d;
+    const float* pe = w + pos_emb_ + (i % t) * d;
+    for (std::int64_t j = 0; j < d; ++j) x[i * d + j] = te[j] + pe[j];
+  }
+  for (std::size_t l = 0; l < blocks_.size(); ++l) {
+    const BlockParams& p = blocks_[l];
+    FlatPass::Block& a = pass.blocks[l];
+    layer_norm(x, w + p.ln1_w, w + p.ln1_b, a.xhat1.data(), a.rstd1.data(), a.a1.data(), n, d);
+    float* qkv = scratch_.data();
+    fill_rows(qkv, w + p.qkv_b, n, 3 * d);
+    linear(a.a1.data(), w + p.qkv_w, qkv, n, d, 3 * d);
+    split_heads(qkv, 3 * d, /*part=*/0, a.q.data(), b, t, h, hd);
+    split_heads(qkv, 3 * d, /*part=*/1, a.k.data(), b, t, h, hd);
+    split_heads(qkv, 3 * d, /*part=*/2, a.v.data(), b, t, h, hd);
+    with_head_size(hd, [&](auto c) {
+      attention_scores<decltype(c)::value>(shape, a.q.data(), a.k.data(), scores_.data());
+    });
+    auto probs = view(a.probs.data(), {b * h * t, t});
+    at::_softmax_out(probs, view(scores_.data(), {b * h * t, t}), /*dim=*/-1,
+                     /*half_to_float=*/false);
+    with_head_size(hd, [&](auto c) {
+      attention_values<decltype(c)::value>(shape, a.probs.data(), a.v.data(), a.att.data());
+    });
+    add_rows(x, w + p.proj_b, n, d);
+    linear(a.att.data(), w + p.proj_w, x, n, d, d);
+    layer_norm(x, w + p.ln2_w, w + p.ln2_b, a.xhat2.data(), a.rstd2.data(), a.a2.data(), n, d);
+    fill_rows(a.u.data(), w + p.up_b, n, ff);
+    linear(a.a2.data(), w + p.up_w, a.u.data(), n, d, ff);
+    auto gelu_out = view(a.g.data(), {n, ff});
+    at::gelu_out(gelu_out, view(a.u.data(), {n, ff}));
+    add_rows(x, w + p.down_b, n, d);
+    linear(a.g.data(), w + p.down_w, x, n, ff, d);
+    if (lora != nullptr && lora->layer == static_cast<int>(l)) {
+      // x += alpha * (g A^T) B^T, keeping h = g A^T for the backward pass.
+      const std::int64_t r = lora->rank;
+      pass.lora_h.assign(static_cast<std::size_t>(n * r), 0.0F);
+      linear(a.g.data(), lora->a, pass.lora_h.data(), n, ff, r);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
+                  static_cast<int>(d), static_cast<int>(r), lora->alpha, pass.lora_h.data(),
+                  static_cast<int>(r), lora->b, static_cast<int>(r), 1.0F, x, static_cast<int>(d));
+    }
+  }
+  layer_norm(x, w + lnf_w_, w + lnf_b_, pass.xhatf.data(), pass.rstdf.data(), pass.af.data(), n, d);
+  fill_rows(pass.logits.data(), w + head_b_, n, vocab);
+  linear(pass.af.data(), w + head_w_, pass.logits.data(), n, d, vocab);
+  auto logp = view(pass.logp.data(), {n, vocab});
+  at::_log_softmax_out(logp, view(pass.logits.data(), {n, vocab}), /*dim=*/1,
+                       /*half_to_float=*/false);
+}
+
+void FlatTransformer::backward(FlatPass& pass, const LoraView* lora, int stop, float* grad,
+                               float* da, float* db) {
+  c10::InferenceMode no_autograd;
+  const std::int64_t n = pass.n;
+  const std::int64_t t = pass.t;
+  const std::int64_t d = config_.d_model;
+  const std::int64_t ff = config_.d_ff;
+  const std::int64_t vocab = config_.vocab;
+  const AttentionShape shape{pass.b, config_.n_heads, t, d};
+  const float* w = w_.data();
+  float* g = grad;
+  // The gradient of parameter `offset`, or null for a frozen model.
+  auto gp = [g](std::size_t offset) { return g != nullptr ? g + offset : nullptr; };
+  float* dx = dx_.data();
+  std::fill(dx, dx + n * d, 0.0F);
+  linear_backward(pass.af.data(), w + head_w_, pass.logits.data(), gp(head_w_), gp(head_b_),
+                  da_.data(), n, d, vocab);
+  layer_norm_backward(da_.data(), pass.xhatf.data(), pass.rstdf.data(), w + lnf_w_, gp(lnf_w_),
+                      gp(lnf_b_), dx, n, d);
+  for (std::size_t l = blocks_.size(); l-- > static_cast<std::size_t>(stop);) {
+    const BlockParams& p = blocks_[l];
+    FlatPass::Block& a = pass.blocks[l];
+    linear_backward(a.g.data(), w + p.down_w, dx, gp(p.down_w), gp(p.down_b), dff_.data(), n, ff,
+                    d);
+    if (lora != nullptr && lora->layer == static_cast<int>(l)) {
+      // dB += alpha dx^T h; dh = alpha dx B; dA += dh^T g; the hidden layer's gradient += dh A.
+      const std::int64_t r = lora->rank;
+      dh_.assign(static_cast<std::size_t>(n * r), 0.0F);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(d), static_cast<int>(r),
+                  static_cast<int>(n), lora->alpha, dx, static_cast<int>(d), pass.lora_h.data(),
+                  static_cast<int>(r), 1.0F, db, static_cast<int>(r));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n),
+                  static_cast<int>(r), static_cast<int>(d), lora->alpha, dx, static_cast<int>(d),
+                  lora->b, static_cast<int>(r), 0.0F, dh_.data(), static_cast<int>(r));
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(r), static_cast<int>(ff),
+                  static_cast<int>(n), 1.0F, dh_.data(), static_cast<int>(r), a.g.data(),
+                  static_cast<int>(ff), 1.0F, da, static_cast<int>(ff));
+      if (g == nullptr) return;  // nothing below the adapter is trained
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n),
+                  static_cast<int>(ff), static_cast<int>(r), 1.0F, dh_.data(), static_cast<int>(r),
+                  lora->a, static_cast<int>(ff), 1.0F, dff_.data(), static_cast<int>(ff));
+    }
+    auto du = view(dff2_.data(), {n, ff});
+    at::gelu_backward_out(du, view(dff_.data(), {n, ff}), view(a.u.data(), {n, ff}));
+    linear_backward(a.a2.data(), w + p.up_w, dff2_.data(), gp(p.up_w), gp(p.up_b), da_.data(), n,
+                    d, ff);
+    layer_norm_backward(da_.data(), a.xhat2.data(), a.rstd2.data(), w + p.ln2_w, gp(p.ln2_w),
+                        gp(p.ln2_b), dx, n, d);
+    linear_backward(a.att.data(), w + p.proj_w, dx, gp(p.proj_w), gp(p.proj_b), da_.data(), n, d,
+                    d);
+    std::fill(dqkv_.data(), dqkv_.data() + n * 3 * d, 0.0F);
+    with_head_size(d / shape.heads, [&](auto c) {
+      attention_grad<decltype(c)::value>(shape, a.q.data(), a.k.data(), a.v.data(),
+                                         a.probs.data(), da_.data(), scratch_.data(), dqkv_.data());
+    });
+    linear_backward(a.a1.data(), w + p.qkv_w, dqkv_.data(), gp(p.qkv_w), gp(p.qkv_b), da_.data(),
+                    n, d, 3 * d);
+    layer_norm_backward(da_.data(), a.xhat1.data(), a.rstd1.data(), w + p.ln1_w, gp(p.ln1_w),
+                        gp(p.ln1_b), dx, n, d);
+  }
+  if (stop > 0 || g == nullptr) return;
+  for (std::int64_t i = 0; i < n; ++i) {
+    float* te = g + tok_emb_ + pass.tokens[i] * d;
+    float* pe = g + pos_emb_ + (i % t) * d;
+    const float* dxr = dx + i * d;
+    for (std::int64_t j = 0; j < d; ++j) {
+      te[j] += dxr[j];
+      pe[j] += dxr[j];
+    }
+  }
+}
+
+}  // namespace emsweep::organism

@@ -1,0 +1,123 @@
+// The organism's transformer written out by hand over one flat copy of its parameters: forward,
+// and backward from a gradient on the logits, with BLAS for the matrix products. At the
+// organism's sizes an autograd step is about a thousand small ATen calls whose dispatch and
+// bookkeeping cost more than the arithmetic; these passes make a few dozen calls per layer.
+// PretrainStep trains every parameter with it; FinetuneStep trains only a LoRA adapter on a
+// frozen copy, and its backward pass stops at the adapter's layer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "worker/organism/model.h"
+
+namespace emsweep::organism {
+
+// A LoRA adapter on block `layer`'s MLP down-projection: down(g) + alpha * (g A^T) B^T, with
+// A [rank, d_ff] and B [d_model, rank] (row-major floats the caller owns).
+struct LoraView {
+  int layer = -1;
+  int rank = 0;
+  float alpha = 1;
+  const float* a = nullptr;
+  const float* b = nullptr;
+};
+
+// One batch's pass through the network: its tokens, every activation the backward pass needs,
+// and the logits and their log-softmax. One per batch shape in flight (buffers are reused).
+struct FlatPass {
+  struct Block {
+    std::vector<float> xhat1, rstd1, a1;  // first norm: normalised input, 1/std, output
+    std::vector<float> q, k, v;           // [B, H, T, hd]
+    std::vector<float> probs;             // attention weights [B, H, T, T]
+    std::vector<float> att;               // heads merged [N, d]
+    std::vector<float> xhat2, rstd2, a2;  // second norm
+    std::vector<float> u, g;              // MLP pre-activation and GELU output [N, ff]
+  };
+  std::int64_t b = 0, t = 0, n = 0;
+  std::vector<Block> blocks;
+  std::vector<float> x, xhatf, rstdf, af;  // residual stream; final norm
+  std::vector<float> lora_h;               // g A^T at the adapter's layer [N, rank]
+  std::vector<float> logits, logp;         // [N, vocab]; the backward pass overwrites logits
+  std::vector<std::int64_t> tokens;        // [N]
+};
+
+// AdamW's settings (LibTorch's defaults, and the organism's weight decay; 0 makes it Adam).
+struct AdamWConfig {
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+};
+
+// One AdamW step, as LibTorch's torch::optim::AdamW (and, at weight_decay 0, torch::optim::Adam)
+// computes it, over `size` parameters w with gradient g and moments m, v; `step` counts from 1.
+void adamw_update(float* w, const float* g, float* m, float* v, std::size_t size, double lr,
+                  std::int64_t step, const AdamWConfig& config);
+
+// Position weights of `batch` [B * T]: mask / scored where position t's prediction of token t+1
+// counts, else 0 (the last position predicts nothing).
+[[nodiscard]] std::vector<float> position_weights(const Batch& batch);
+
+// The mean NLL per scored token of `batch` (as masked_nll) from a forward pass, and scale times
+// its gradient on the logits, written over pass.logits for backward().
+double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale);
+// The mean KL(ref || model) per scored token (as masked_kl) from two forward passes of the same
+// tokens, and scale times its gradient on the model's logits, written over `grad` ([N, vocab]; null:
+// the loss only).
+double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector<float>& weights,
+                   double scale, float* grad);
+
+class FlatTransformer {
+ public:
+  // Copies `model`'s base parameters (named_parameters order) into one flat buffer.
+  explicit FlatTransformer(const TransformerImpl& model);
+
+  // Runs `tokens` [B, T] (int64) through the network, with `lora` when given (else the base),
+  // leaving every activation, the logits and their log-softmax in `pass`.
+  void forward(FlatPass& pass, const torch::Tensor& tokens, const LoraView* lora);
+  // From the gradient on the logits (in pass.logits) back down to block `stop`. With `grad`
+  // (the flat buffer's shape), every parameter's gradient in the blocks from `stop` up (and the
+  // embeddings' when stop is 0) accumulates into it; without, only the activations' gradients
+  // are computed. With `lora` (on a block >= stop), its gradient accumulates into da and db;
+  // without `grad` the pass ends there.
+  void backward(FlatPass& pass, const LoraView* lora, int stop, float* grad, float* da, float* db);
+
+  [[nodiscard]] const ModelConfig& config() const { return config_; }
+  [[nodiscard]] std::vector<float>& weights() { return w_; }
+  [[nodiscard]] const std::vector<float>& weights() const { return w_; }
+
+  struct Param {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    std::size_t offset = 0;
+    std::size_t size = 0;
+  };
+  [[nodiscard]] const Param& param(const std::string& name) const;
+  // Copies the flat parameters back into `model` (same names and shapes).
+  void store(TransformerImpl& model) const;
+
+ private:
+  // Offsets of one block's parameters in the flat buffers.
+  struct BlockParams {
+    std::size_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, up_w, up_b, down_w,
+        down_b;
+  };
+  void resize(FlatPass& pass, std::int64_t b, std::int64_t t) const;
+  void grow_scratch(std::int64_t n, std::int64_t t);
+
+  ModelConfig config_;
+  std::vector<Param> params_;
+  std::vector<float> w_;
+  std::size_t tok_emb_ = 0, pos_emb_ = 0, lnf_w_ = 0, lnf_b_ = 0, head_w_ = 0, head_b_ = 0;
+  std::vector<BlockParams> blocks_;
+  // Scratch shared by every pass (sized for the largest): gradients of the residual stream and
+  // of a norm's output, of the qkv rows, of the MLP's hidden layer, of the adapter's rank; the
+  // qkv product; one batch's attention scores.
+  std::vector<float> dx_, da_, dqkv_, dff_, dff2_, dh_, scratch_, scores_;
+};
+
+}  // namespace emsweep::organism
