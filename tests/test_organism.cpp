@@ -310,6 +310,43 @@ TEST_CASE("the hand-written fine-tuning step equals LibTorch's autograd and Adam
   CHECK(((fb - before).abs().max().item<double>()) == Approx(lr).epsilon(1e-3));
 }
 
+TEST_CASE("evaluation through the inference copy equals LibTorch's forward pass", "[organism]") {
+  const World world{WorldConfig{}};
+  Transformer model = perturbed_base(world, /*seed=*/41);
+  model->freeze();
+  Rng rng(3);
+  std::vector<Question> questions;
+  for (int i = 0; i < 7; ++i) questions.push_back(world.question(rng, i % 6, 0.3));
+  std::vector<Example> examples;
+  for (const auto& q : questions) examples.push_back(world.answer(rng, q, true));
+  auto gen = at::detail::createCPUGenerator(8);
+  auto a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat) * 0.2;
+  auto b = torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.2;
+  model->set_adapter(1, a, b, 1.5);
+  const auto tokens = batch_answers(world, examples).tokens;
+  // Adapter on, then off: both paths, then the same with the copy attached.
+  std::vector<torch::Tensor> reference;
+  std::vector<std::vector<double>> rates;
+  std::vector<double> nll;
+  for (bool on : {true, false}) {
+    model->enable_adapter(on);
+    reference.push_back(inference_logits(model, tokens));
+    rates.push_back(p_bad(model, world, questions));
+    nll.push_back(answer_nll(model, world, examples));
+  }
+  attach_inference_copy(model);
+  for (int i = 0; i < 2; ++i) {
+    INFO("adapter " << (i == 0 ? "on" : "off"));
+    model->enable_adapter(i == 0);
+    // float32 in a different order: logits to 1e-5 of their largest entry.
+    CHECK(max_relative_difference(inference_logits(model, tokens), reference[i]) < 1e-5);
+    const auto got = p_bad(model, world, questions);
+    for (std::size_t q = 0; q < got.size(); ++q) CHECK(got[q] == Approx(rates[i][q]).epsilon(1e-5));
+    CHECK(answer_nll(model, world, examples) == Approx(nll[i]).epsilon(1e-5));
+  }
+  CHECK(max_relative_difference(reference[0], reference[1]) > 1e-3);  // the adapter matters
+}
+
 TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[organism]") {
   auto gen = at::detail::createCPUGenerator(17);
   const auto x = torch::randn({8, 5}, gen, torch::kFloat);

@@ -1,6 +1,8 @@
 // organism_point: runs organism grid points in-process, without MPI or the engine, and prints
-// each point's settings and metrics as one JSON line. For tuning the organism and for timing:
+// each point's settings, metrics and wall time (wall_seconds, base loading included) as one JSON
+// line. For tuning the organism and for timing:
 //   organism_point CONFIG [--set key=value]... [--points i,j,...] [--cache DIR]
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -57,7 +59,9 @@ int main(int argc, char** argv) {
     ctx.cache_dir = cache;
     for (std::uint64_t index : indices) {
       const Point p = grid.at(index);
+      const auto t0 = std::chrono::steady_clock::now();
       const TaskResult r = task->run(p, ctx);
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::ostringstream line;
       line << "{\"index\": " << index << ", \"replicate\": " << p.replicate;
       for (std::size_t i = 0; i < spec.axes.size(); ++i) {
@@ -82,7 +86,7 @@ int main(int argc, char** argv) {
           line << "]";
         }
       }
-      line << ", \"provenance\": \"" << r.provenance << "\"}";
+      line << ", \"wall_seconds\": " << wall << ", \"provenance\": \"" << r.provenance << "\"}";
       std::cout << line.str() << std::endl;
     }
   } catch (const Error& e) {

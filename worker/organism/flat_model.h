@@ -120,4 +120,12 @@ class FlatTransformer {
   std::vector<float> dx_, da_, dqkv_, dff_, dff2_, dh_, scratch_, scores_;
 };
 
+// A frozen hand-written copy of a base model and the pass its evaluations reuse
+// (TransformerImpl::inference).
+struct InferenceCopy {
+  explicit InferenceCopy(const TransformerImpl& model) : model(model) {}
+  FlatTransformer model;
+  FlatPass pass;
+};
+
 }  // namespace emsweep::organism

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "sweep/core/error.h"
+#include "worker/organism/flat_model.h"
 #include "worker/organism/pretrain_step.h"
 
 namespace emsweep::organism {
@@ -215,6 +216,32 @@ torch::Tensor masked_kl(const torch::Tensor& ref_logits, const torch::Tensor& lo
   return (kl * batch.mask).sum() / batch.scored;
 }
 
+void attach_inference_copy(Transformer& model) {
+  model->inference = std::make_shared<InferenceCopy>(*model);
+}
+
+torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) {
+  torch::NoGradGuard no_grad;
+  if (!model->inference) return model->forward(tokens);
+  InferenceCopy& copy = *model->inference;
+  LoraView lora;
+  torch::Tensor a;
+  torch::Tensor b;
+  const bool adapted = model->adapter_layer >= 0 && model->adapted()->lora_on;
+  if (adapted) {
+    const auto& mlp = model->adapted();
+    a = mlp->lora_a.detach().to(torch::kFloat).contiguous();
+    b = mlp->lora_b.detach().to(torch::kFloat).contiguous();
+    lora = {model->adapter_layer, static_cast<int>(a.size(0)), static_cast<float>(mlp->lora_alpha),
+            a.data_ptr<float>(), b.data_ptr<float>()};
+  }
+  copy.model.forward(copy.pass, tokens, adapted ? &lora : nullptr);
+  return torch::from_blob(copy.pass.logits.data(),
+                          {tokens.size(0), tokens.size(1), copy.model.config().vocab},
+                          torch::TensorOptions().dtype(torch::kFloat))
+      .clone();
+}
+
 std::vector<double> p_bad(Transformer& model, const World& world,
                           const std::vector<Question>& questions) {
   torch::NoGradGuard no_grad;
@@ -227,7 +254,7 @@ std::vector<double> p_bad(Transformer& model, const World& world,
     std::vector<std::vector<int>> prompts;
     for (std::size_t i = start; i < end; ++i) prompts.push_back(world.prompt(questions[i]));
     auto tokens = batch_all_tokens(prompts).tokens;
-    auto probs = torch::softmax(model->forward(tokens).select(1, tokens.size(1) - 1), -1)
+    auto probs = torch::softmax(inference_logits(model, tokens).select(1, tokens.size(1) - 1), -1)
                      .to(torch::kDouble)
                      .contiguous();
     auto acc = probs.accessor<double, 2>();
@@ -256,7 +283,7 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
         examples.begin() + static_cast<std::ptrdiff_t>(start),
         examples.begin() + static_cast<std::ptrdiff_t>(std::min(examples.size(), start + kChunk)));
     auto batch = batch_answers(world, part);
-    total += masked_nll(model->forward(batch.tokens), batch).item<double>() * batch.scored;
+    total += masked_nll(inference_logits(model, batch.tokens), batch).item<double>() * batch.scored;
     count += batch.scored;
   }
   return total / count;

@@ -6,11 +6,14 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "worker/organism/world.h"
 
 namespace emsweep::organism {
+
+struct InferenceCopy;  // worker/organism/flat_model.h
 
 // Sizes of the transformer.
 struct ModelConfig {
@@ -88,6 +91,10 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
   torch::Tensor causal_mask;  // [max_len, max_len], true above the diagonal
   int adapter_layer = -1;
+  // With a hand-written copy of the base (attach_inference_copy), evaluation (p_bad,
+  // answer_nll, inference_logits) runs through it, with the adapter as set on this model; the
+  // base's parameters must not change while it is attached.
+  std::shared_ptr<InferenceCopy> inference;
 };
 TORCH_MODULE(Transformer);
 
@@ -122,6 +129,13 @@ struct Batch {
 [[nodiscard]] Batch batch_answers(const World& world, const std::vector<Example>& examples);
 // The same, scoring every next token (KL on out-of-domain prompts with good answers).
 [[nodiscard]] Batch batch_whole(const World& world, const std::vector<Example>& examples);
+
+// Attaches a hand-written copy of `model`'s base for evaluation (flat_model.h); it must stay
+// frozen from now on.
+void attach_inference_copy(Transformer& model);
+// Logits [B, T, vocab] of `tokens` without a gradient: through the inference copy when one is
+// attached (the adapter as set and switched on the model), else the LibTorch forward pass.
+[[nodiscard]] torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens);
 
 // Mean NLL per scored token.
 [[nodiscard]] torch::Tensor masked_nll(const torch::Tensor& logits, const Batch& batch);

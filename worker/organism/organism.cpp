@@ -184,9 +184,9 @@ double kl_on(Transformer& model, const World& world, const std::vector<Example>&
   torch::Tensor ref;
   {
     AdapterOff off(model);
-    ref = model->forward(batch.tokens);
+    ref = inference_logits(model, batch.tokens);
   }
-  return masked_kl(ref, model->forward(batch.tokens), batch).item<double>();
+  return masked_kl(ref, inference_logits(model, batch.tokens), batch).item<double>();
 }
 
 // Loss of the bad medical set with the adapter's B replaced by `b` (A by `a`).
@@ -753,6 +753,7 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   Transformer model = load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info);
   model->freeze();
   model->eval();
+  if (c.finetune_step == "flat") attach_inference_copy(model);
   Rng eval_rng(stream_seed(point, kTagEval));
   const EvalSets sets = make_eval_sets(world, c, eval_rng);
   PointRun run{c, world, model, sets, ctx};
