@@ -14,7 +14,9 @@ namespace emsweep::organism {
 
 namespace {
 
-constexpr float kLayerNormEps = 1e-5F;  // torch::nn::LayerNorm's default
+constexpr float kLayerNormEps = 1e-5F;
+// The sums over a row (`omp simd reduction`, compiled with -fopenmp-simd: no OpenMP runtime)
+// are vectorised, in an order that differs from a sequential sum by float rounding only.  // torch::nn::LayerNorm's default
 
 // A tensor over memory this step owns (no copy; the buffer must outlive it).
 at::Tensor view(float* data, at::IntArrayRef sizes) {
@@ -66,9 +68,11 @@ void layer_norm(const float* x, const float* gamma, const float* beta, float* xh
   for (std::int64_t i = 0; i < n; ++i) {
     const float* xr = x + i * d;
     float mean = 0;
+#pragma omp simd reduction(+ : mean)
     for (std::int64_t j = 0; j < d; ++j) mean += xr[j];
     mean /= static_cast<float>(d);
     float var = 0;
+#pragma omp simd reduction(+ : var)
     for (std::int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
     var /= static_cast<float>(d);
     // An overflowing row (a diverged model) makes NaN, not a silently zeroed output, so that
@@ -100,6 +104,7 @@ void layer_norm_backward(const float* dy, const float* xhat, const float* rstd, 
         dbeta[j] += dyr[j];
       }
     }
+#pragma omp simd reduction(+ : mean_dxh, mean_dxh_h)
     for (std::int64_t j = 0; j < d; ++j) {
       const float dxh = dyr[j] * gamma[j];
       mean_dxh += dxh;
@@ -177,6 +182,7 @@ void attention_scores(const AttentionShape& s, const float* q, const float* k, f
       for (std::int64_t j = 0; j <= i; ++j) {
         const float* kj = kp + j * hd;
         float dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (std::int64_t c = 0; c < hd; ++c) dot += qi[c] * kj[c];
         row[j] = dot * scale;
       }
@@ -232,6 +238,7 @@ void attention_grad(const AttentionShape& s, const float* q, const float* k, con
       for (std::int64_t j = 0; j <= i; ++j) {
         const float* vj = vp + j * hd;
         float dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (std::int64_t c = 0; c < hd; ++c) dot += dout[c] * vj[c];
         ds[j] = dot;
         weighted += p[j] * dot;
