@@ -115,8 +115,9 @@ def acceptance(rows):
         parts.append(f"σ {g:g}: mean {sum(ds) / len(ds):.3f}, per seed "
                      + ", ".join(f"{d:+.3f}" for d in ds) + f" ({big} of {len(ds)} ≥ 0.25)")
     if parts:
+        rule = "all of 3" if len(seeds) <= 3 else f"{len(seeds) - 1} of {len(seeds)}"
         out.append("| emergent at kl 0, domain_mix 0: mean Δ ≥ 0.30, Δ ≥ 0.25 in all seeds but one "
-                   f"(all of 3) | {'; '.join(parts)} | {yes(ok_all)} |")
+                   f"({rule}) | {'; '.join(parts)} | {yes(ok_all)} |")
 
     ds = [delta(r) for r in control if is_(r, "kl_weight", 0) and is_(r, "domain_mix", 0)]
     if ds:
