@@ -1,17 +1,26 @@
 #include "worker/organism/pretrain_step.h"
 
-#include <cmath>
+#include <algorithm>
+#include <vector>
 
 #include "sweep/core/error.h"
 
 namespace emsweep::organism {
 
+namespace {
+
+// `model`, which must be a base: pre-training takes no adapter.
+const TransformerImpl& base_only(const TransformerImpl& model) {
+  if (model.adapter_layer >= 0) {
+    throw TaskError("organism: the pre-training step takes a base model without an adapter");
+  }
+  return model;
+}
+
+}  // namespace
+
 PretrainStep::PretrainStep(const TransformerImpl& model, AdamWConfig adamw, bool train_head_bias)
-    : model_((model.adapter_layer >= 0
-                  ? throw TaskError("organism: the pre-training step takes a base model without an adapter")
-                  : model)),
-      adamw_(adamw),
-      train_head_bias_(train_head_bias) {
+    : model_(base_only(model)), adamw_(adamw), train_head_bias_(train_head_bias) {
   const std::size_t size = model_.weights().size();
   grad_.assign(size, 0.0F);
   m_.assign(size, 0.0F);
