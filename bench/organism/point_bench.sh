@@ -6,7 +6,7 @@
 # paths REPEATS times so that load from other processes biases neither. Prints, per path, the
 # median wall time of a point and its phases (fine-tuning, evaluation, the rest: drift,
 # efficiency, stability), points per core-hour and their ratio, and the largest difference of
-# any metric between the paths.
+# any metric between the paths; exits 1 when that exceeds 1e-3 (the paths differ by rounding).
 # Usage: [ORGANISM_CACHE=DIR] bench/organism/point_bench.sh BUILD_DIR CONFIG [POINTS] [REPEATS] [--set k=v]...
 set -euo pipefail
 build=${1:?usage: point_bench.sh BUILD_DIR CONFIG [POINTS] [REPEATS] [--set k=v]...}
@@ -52,4 +52,7 @@ for a, f in zip(runs["autograd"], runs["flat"]):
         if d > worst[0]:
             worst = (d, f"{k} of point {a['index']}")
 print(f"largest metric difference between the paths: {worst[0]:.3g} ({worst[1] or 'none'})")
+# The paths differ by float rounding only (1e-6 on the default points); far more is a defect.
+if worst[0] > 1e-3:
+    sys.exit(f"FAILED: the paths differ by more than 1e-3 ({worst[1]})")
 PY
