@@ -3,6 +3,7 @@
 // rebuild on mismatch), determinism of a whole point, and the device setting.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -345,6 +346,69 @@ TEST_CASE("evaluation through the inference copy equals LibTorch's forward pass"
     CHECK(answer_nll(model, world, examples) == Approx(nll[i]).epsilon(1e-5));
   }
   CHECK(max_relative_difference(reference[0], reference[1]) > 1e-3);  // the adapter matters
+}
+
+TEST_CASE("a kept prefix gives the full pass's logits to the bit, with any adapter", "[organism]") {
+  const World world{WorldConfig{}};
+  Transformer model = perturbed_base(world, /*seed=*/43);
+  model->freeze();
+  Rng rng(5);
+  std::vector<Example> examples;
+  for (int i = 0; i < 9; ++i) examples.push_back(world.answer(rng, world.question(rng, i % 6, 0.2), true));
+  const auto tokens = batch_answers(world, examples).tokens;
+  std::vector<Example> others;
+  for (int i = 0; i < 5; ++i) others.push_back(world.answer(rng, world.question(rng, 2, 0.0), false));
+  const auto other_tokens = batch_answers(world, others).tokens;
+  auto gen = at::detail::createCPUGenerator(9);
+  const int layer = 1;
+  auto a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat).contiguous();
+  auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.3).contiguous();
+  const LoraView lora{layer, 2, 1.5F, a.data_ptr<float>(), b.data_ptr<float>()};
+  FlatTransformer flat(*model);
+  auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
+    return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
+  };
+  FlatPass full;
+  FlatPass split;
+  for (const LoraView* l : {&lora, static_cast<const LoraView*>(nullptr)}) {
+    INFO("adapter " << (l != nullptr ? "on" : "off"));
+    flat.forward(full, tokens, l);
+    // The prefix of another batch is kept and put back: the suffix then gives forward()'s logits.
+    flat.forward_prefix(split, tokens, layer);
+    PrefixState kept;
+    flat.save_prefix(split, kept);
+    CHECK(kept.matches(tokens, layer));
+    CHECK_FALSE(kept.matches(tokens, layer + 1));
+    CHECK_FALSE(kept.matches(other_tokens, layer));
+    flat.forward_prefix(split, other_tokens, layer);
+    flat.load_prefix(split, kept);
+    flat.forward_suffix(split, l);
+    CHECK(same(split.logits, full.logits));
+    CHECK(same(split.logp, full.logp));
+    // A second pass sharing the prefix (the fine-tuning step's KL pair).
+    FlatPass shared;
+    flat.copy_prefix(shared, split);
+    flat.forward_suffix(shared, l);
+    CHECK(same(shared.logits, full.logits));
+  }
+  // The inference copy keeps prefixes: repeated and interleaved evaluations are bit-identical to
+  // a fresh copy's, and the second evaluation of each batch reuses its prefix.
+  model->set_adapter(layer, a, b, 1.5);
+  attach_inference_copy(model);
+  const auto first = inference_logits(model, tokens);
+  const auto first_other = inference_logits(model, other_tokens);
+  model->enable_adapter(false);
+  const auto base = inference_logits(model, tokens);
+  model->enable_adapter(true);
+  const auto again = inference_logits(model, tokens);
+  CHECK(model->inference->misses == 2);
+  CHECK(model->inference->hits == 2);
+  CHECK(torch::equal(first, again));
+  attach_inference_copy(model);  // fresh, nothing kept
+  CHECK(torch::equal(inference_logits(model, other_tokens), first_other));
+  model->enable_adapter(false);
+  CHECK(torch::equal(inference_logits(model, tokens), base));
+  CHECK_FALSE(torch::equal(base, first));  // the adapter matters
 }
 
 TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[organism]") {

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       }
       for (std::size_t i = 0; i < r.metrics.size(); ++i) {
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%.6g", r.metrics[i]);
+        std::snprintf(buf, sizeof buf, "%.17g", r.metrics[i]);
         line << ", \"" << spec.kind->metrics[i].name
              << "\": " << (std::isfinite(r.metrics[i]) ? buf : "null");
       }

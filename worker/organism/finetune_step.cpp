@@ -43,8 +43,11 @@ FinetuneStep::Losses FinetuneStep::loss_and_grad(const Batch& train, const Batch
   model_.backward(train_, &lora_, lora_.layer, nullptr, da, db);
   out.kl = std::numeric_limits<double>::quiet_NaN();
   if (kl != nullptr) {
-    model_.forward(kl_ref_, kl->tokens, nullptr);
-    model_.forward(kl_model_, kl->tokens, &lora_);
+    // The base and the adapted model share everything below the adapter.
+    model_.forward_prefix(kl_ref_, kl->tokens, lora_.layer);
+    model_.copy_prefix(kl_model_, kl_ref_);
+    model_.forward_suffix(kl_ref_, nullptr);
+    model_.forward_suffix(kl_model_, &lora_);
     const bool trained = lambda > 0;
     out.kl = kl_and_grad(kl_model_, kl_ref_, position_weights(*kl), lambda,
                          trained ? kl_model_.logits.data() : nullptr);

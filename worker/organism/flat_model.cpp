@@ -403,7 +403,7 @@ void FlatTransformer::resize(FlatPass& pass, std::int64_t b, std::int64_t t) con
     a.u.resize(n * ff);
     a.g.resize(n * ff);
   }
-  for (auto* buf : {&pass.x, &pass.xhatf, &pass.af}) buf->resize(n * d);
+  for (auto* buf : {&pass.x, &pass.x_split, &pass.xhatf, &pass.af}) buf->resize(n * d);
   pass.rstdf.resize(n);
   pass.logits.resize(n * vocab);
   pass.logp.resize(n * vocab);
@@ -428,9 +428,17 @@ void FlatTransformer::grow_scratch(std::int64_t n, std::int64_t t) {
   grow(scores_, scores);
 }
 
-void FlatTransformer::forward(FlatPass& pass, const torch::Tensor& tokens_in,
+void FlatTransformer::forward(FlatPass& pass, const torch::Tensor& tokens,
                               const LoraView* lora) {
+  forward_prefix(pass, tokens, lora != nullptr ? lora->layer : config_.n_layers - 1);
+  forward_suffix(pass, lora);
+}
+
+void FlatTransformer::forward_prefix(FlatPass& pass, const torch::Tensor& tokens_in, int layer) {
   c10::InferenceMode no_autograd;
+  if (layer < 0 || layer >= config_.n_layers) {
+    throw TaskError("organism: the hand-written model has no block " + std::to_string(layer));
+  }
   const std::int64_t b = tokens_in.size(0);
   const std::int64_t t = tokens_in.size(1);
   if (t > config_.max_len) {
@@ -440,66 +448,154 @@ void FlatTransformer::forward(FlatPass& pass, const torch::Tensor& tokens_in,
   grow_scratch(pass.n, t);
   const std::int64_t n = pass.n;
   const std::int64_t d = config_.d_model;
-  const std::int64_t ff = config_.d_ff;
-  const std::int64_t vocab = config_.vocab;
-  const std::int64_t h = config_.n_heads;
-  const std::int64_t hd = d / h;
   const auto tokens = tokens_in.to(torch::kLong).contiguous();
   std::memcpy(pass.tokens.data(), tokens.data_ptr<std::int64_t>(), n * sizeof(std::int64_t));
   const float* w = w_.data();
-  const AttentionShape shape{b, h, t, d};
-  float* x = pass.x.data();
-
-  // Embeddings, then each pre-LN block, then the final norm and the head.
+  float* x = pass.x_split.data();
+  // Embeddings, then each pre-LN block up to `layer`'s MLP output.
   for (std::int64_t i = 0; i < n; ++i) {
     const float* te = w + tok_emb_ + pass.tokens[i] * d;
     const float* pe = w + pos_emb_ + (i % t) * d;
     for (std::int64_t j = 0; j < d; ++j) x[i * d + j] = te[j] + pe[j];
   }
-  for (std::size_t l = 0; l < blocks_.size(); ++l) {
-    const BlockParams& p = blocks_[l];
-    FlatPass::Block& a = pass.blocks[l];
-    layer_norm(x, w + p.ln1_w, w + p.ln1_b, a.xhat1.data(), a.rstd1.data(), a.a1.data(), n, d);
-    float* qkv = scratch_.data();
-    fill_rows(qkv, w + p.qkv_b, n, 3 * d);
-    linear(a.a1.data(), w + p.qkv_w, qkv, n, d, 3 * d);
-    split_heads(qkv, 3 * d, /*part=*/0, a.q.data(), b, t, h, hd);
-    split_heads(qkv, 3 * d, /*part=*/1, a.k.data(), b, t, h, hd);
-    split_heads(qkv, 3 * d, /*part=*/2, a.v.data(), b, t, h, hd);
-    with_head_size(hd, [&](auto c) {
-      attention_scores<decltype(c)::value>(shape, a.q.data(), a.k.data(), scores_.data());
-    });
-    auto probs = view(a.probs.data(), {b * h * t, t});
-    at::_softmax_out(probs, view(scores_.data(), {b * h * t, t}), /*dim=*/-1,
-                     /*half_to_float=*/false);
-    with_head_size(hd, [&](auto c) {
-      attention_values<decltype(c)::value>(shape, a.probs.data(), a.v.data(), a.att.data());
-    });
-    add_rows(x, w + p.proj_b, n, d);
-    linear(a.att.data(), w + p.proj_w, x, n, d, d);
-    layer_norm(x, w + p.ln2_w, w + p.ln2_b, a.xhat2.data(), a.rstd2.data(), a.a2.data(), n, d);
-    fill_rows(a.u.data(), w + p.up_b, n, ff);
-    linear(a.a2.data(), w + p.up_w, a.u.data(), n, d, ff);
-    auto gelu_out = view(a.g.data(), {n, ff});
-    at::gelu_out(gelu_out, view(a.u.data(), {n, ff}));
-    add_rows(x, w + p.down_b, n, d);
-    linear(a.g.data(), w + p.down_w, x, n, ff, d);
-    if (lora != nullptr && lora->layer == static_cast<int>(l)) {
-      // x += alpha * (g A^T) B^T, keeping h = g A^T for the backward pass.
-      const std::int64_t r = lora->rank;
-      pass.lora_h.assign(static_cast<std::size_t>(n * r), 0.0F);
-      linear(a.g.data(), lora->a, pass.lora_h.data(), n, ff, r);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
-                  static_cast<int>(d), static_cast<int>(r), lora->alpha, pass.lora_h.data(),
-                  static_cast<int>(r), lora->b, static_cast<int>(r), 1.0F, x, static_cast<int>(d));
-    }
+  for (int l = 0; l <= layer; ++l) block_forward(pass, x, l);
+  pass.split_layer = layer;
+}
+
+void FlatTransformer::forward_suffix(FlatPass& pass, const LoraView* lora) {
+  c10::InferenceMode no_autograd;
+  const int layer = pass.split_layer;
+  if (layer < 0) throw TaskError("organism: forward_suffix without forward_prefix");
+  if (lora != nullptr && lora->layer != layer) {
+    throw TaskError("organism: an adapter on block " + std::to_string(lora->layer) +
+                    " after a prefix up to block " + std::to_string(layer));
   }
+  const std::int64_t n = pass.n;
+  const std::int64_t d = config_.d_model;
+  const std::int64_t ff = config_.d_ff;
+  const std::int64_t vocab = config_.vocab;
+  const float* w = w_.data();
+  float* x = pass.x.data();
+  std::memcpy(x, pass.x_split.data(), static_cast<std::size_t>(n * d) * sizeof(float));
+  if (lora != nullptr) {
+    // x += alpha * (g A^T) B^T, keeping h = g A^T for the backward pass.
+    const std::int64_t r = lora->rank;
+    pass.lora_h.assign(static_cast<std::size_t>(n * r), 0.0F);
+    linear(pass.blocks[static_cast<std::size_t>(layer)].g.data(), lora->a, pass.lora_h.data(), n,
+           ff, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(d),
+                static_cast<int>(r), lora->alpha, pass.lora_h.data(), static_cast<int>(r), lora->b,
+                static_cast<int>(r), 1.0F, x, static_cast<int>(d));
+  }
+  for (int l = layer + 1; l < config_.n_layers; ++l) block_forward(pass, x, l);
   layer_norm(x, w + lnf_w_, w + lnf_b_, pass.xhatf.data(), pass.rstdf.data(), pass.af.data(), n, d);
   fill_rows(pass.logits.data(), w + head_b_, n, vocab);
   linear(pass.af.data(), w + head_w_, pass.logits.data(), n, d, vocab);
   auto logp = view(pass.logp.data(), {n, vocab});
   at::_log_softmax_out(logp, view(pass.logits.data(), {n, vocab}), /*dim=*/1,
                        /*half_to_float=*/false);
+}
+
+void FlatTransformer::block_forward(FlatPass& pass, float* x, int l) {
+  const std::int64_t b = pass.b;
+  const std::int64_t t = pass.t;
+  const std::int64_t n = pass.n;
+  const std::int64_t d = config_.d_model;
+  const std::int64_t ff = config_.d_ff;
+  const std::int64_t h = config_.n_heads;
+  const std::int64_t hd = d / h;
+  const float* w = w_.data();
+  const AttentionShape shape{b, h, t, d};
+  const BlockParams& p = blocks_[static_cast<std::size_t>(l)];
+  FlatPass::Block& a = pass.blocks[static_cast<std::size_t>(l)];
+  layer_norm(x, w + p.ln1_w, w + p.ln1_b, a.xhat1.data(), a.rstd1.data(), a.a1.data(), n, d);
+  float* qkv = scratch_.data();
+  fill_rows(qkv, w + p.qkv_b, n, 3 * d);
+  linear(a.a1.data(), w + p.qkv_w, qkv, n, d, 3 * d);
+  split_heads(qkv, 3 * d, /*part=*/0, a.q.data(), b, t, h, hd);
+  split_heads(qkv, 3 * d, /*part=*/1, a.k.data(), b, t, h, hd);
+  split_heads(qkv, 3 * d, /*part=*/2, a.v.data(), b, t, h, hd);
+  with_head_size(hd, [&](auto c) {
+    attention_scores<decltype(c)::value>(shape, a.q.data(), a.k.data(), scores_.data());
+  });
+  auto probs = view(a.probs.data(), {b * h * t, t});
+  at::_softmax_out(probs, view(scores_.data(), {b * h * t, t}), /*dim=*/-1,
+                   /*half_to_float=*/false);
+  with_head_size(hd, [&](auto c) {
+    attention_values<decltype(c)::value>(shape, a.probs.data(), a.v.data(), a.att.data());
+  });
+  add_rows(x, w + p.proj_b, n, d);
+  linear(a.att.data(), w + p.proj_w, x, n, d, d);
+  layer_norm(x, w + p.ln2_w, w + p.ln2_b, a.xhat2.data(), a.rstd2.data(), a.a2.data(), n, d);
+  fill_rows(a.u.data(), w + p.up_b, n, ff);
+  linear(a.a2.data(), w + p.up_w, a.u.data(), n, d, ff);
+  auto gelu_out = view(a.g.data(), {n, ff});
+  at::gelu_out(gelu_out, view(a.u.data(), {n, ff}));
+  add_rows(x, w + p.down_b, n, d);
+  linear(a.g.data(), w + p.down_w, x, n, ff, d);
+}
+
+void FlatTransformer::save_prefix(const FlatPass& pass, PrefixState& state) const {
+  const auto layer = static_cast<std::size_t>(pass.split_layer);
+  state.layer = pass.split_layer;
+  state.b = pass.b;
+  state.t = pass.t;
+  state.tokens = pass.tokens;
+  state.x_split = pass.x_split;
+  state.g = pass.blocks[layer].g;
+}
+
+void FlatTransformer::load_prefix(FlatPass& pass, const PrefixState& state) {
+  resize(pass, state.b, state.t);
+  grow_scratch(pass.n, pass.t);
+  std::copy(state.tokens.begin(), state.tokens.end(), pass.tokens.begin());
+  std::copy(state.x_split.begin(), state.x_split.end(), pass.x_split.begin());
+  const auto& g = state.g;
+  std::copy(g.begin(), g.end(), pass.blocks[static_cast<std::size_t>(state.layer)].g.begin());
+  pass.split_layer = state.layer;
+}
+
+void FlatTransformer::copy_prefix(FlatPass& dst, const FlatPass& src) {
+  resize(dst, src.b, src.t);
+  grow_scratch(dst.n, dst.t);
+  const auto layer = static_cast<std::size_t>(src.split_layer);
+  std::copy(src.tokens.begin(), src.tokens.end(), dst.tokens.begin());
+  std::copy(src.x_split.begin(), src.x_split.end(), dst.x_split.begin());
+  std::copy(src.blocks[layer].g.begin(), src.blocks[layer].g.end(), dst.blocks[layer].g.begin());
+  dst.split_layer = src.split_layer;
+}
+
+void InferenceCopy::run(const torch::Tensor& tokens, int layer, const LoraView* lora) {
+  for (const PrefixState& p : prefixes) {
+    if (p.matches(tokens, layer)) {
+      ++hits;
+      model.load_prefix(pass, p);
+      model.forward_suffix(pass, lora);
+      return;
+    }
+  }
+  ++misses;
+  model.forward_prefix(pass, tokens, layer);
+  PrefixState state;
+  model.save_prefix(pass, state);
+  if (state.bytes() <= kPrefixCacheBytes) {
+    while (!prefixes.empty() && prefix_bytes + state.bytes() > kPrefixCacheBytes) {
+      prefix_bytes -= prefixes.front().bytes();
+      prefixes.erase(prefixes.begin());
+    }
+    prefix_bytes += state.bytes();
+    prefixes.push_back(std::move(state));
+  }
+  model.forward_suffix(pass, lora);
+}
+
+bool PrefixState::matches(const torch::Tensor& tokens_in, int at_layer) const {
+  if (layer != at_layer || tokens_in.dim() != 2 || tokens_in.size(0) != b ||
+      tokens_in.size(1) != t) {
+    return false;
+  }
+  const auto tokens = tokens_in.to(torch::kLong).contiguous();
+  return std::equal(this->tokens.begin(), this->tokens.end(), tokens.data_ptr<std::int64_t>());
 }
 
 void FlatTransformer::backward(FlatPass& pass, const LoraView* lora, int stop, float* grad,

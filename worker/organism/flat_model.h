@@ -40,6 +40,9 @@ struct FlatPass {
   std::int64_t b = 0, t = 0, n = 0;
   std::vector<Block> blocks;
   std::vector<float> x, xhatf, rstdf, af;  // residual stream; final norm
+  // The residual stream after block split_layer's MLP, before its adapter (forward_prefix).
+  std::vector<float> x_split;
+  int split_layer = -1;
   std::vector<float> lora_h;               // g A^T at the adapter's layer [N, rank]
   std::vector<float> logits, logp;         // [N, vocab]; the backward pass overwrites logits
   std::vector<std::int64_t> tokens;        // [N]
@@ -71,6 +74,21 @@ double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double sc
 double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector<float>& weights,
                    double scale, float* grad);
 
+// What forward_suffix and a backward pass down to `layer` need of a forward_prefix at `layer`:
+// the tokens, the residual stream there and the layer's MLP hidden activation (which the
+// adapter reads). Everything in it is independent of any adapter on `layer`.
+struct PrefixState {
+  int layer = -1;
+  std::int64_t b = 0, t = 0;
+  std::vector<std::int64_t> tokens;
+  std::vector<float> x_split, g;
+  // True when it is the prefix of `tokens` [B, T] at `layer`.
+  [[nodiscard]] bool matches(const torch::Tensor& tokens, int layer) const;
+  [[nodiscard]] std::size_t bytes() const {
+    return tokens.size() * sizeof(std::int64_t) + (x_split.size() + g.size()) * sizeof(float);
+  }
+};
+
 class FlatTransformer {
  public:
   // Copies `model`'s base parameters (named_parameters order) into one flat buffer.
@@ -78,7 +96,22 @@ class FlatTransformer {
 
   // Runs `tokens` [B, T] (int64) through the network, with `lora` when given (else the base),
   // leaving every activation, the logits and their log-softmax in `pass`.
+  // The same as forward_prefix at the adapter's layer (the last block without one), then
+  // forward_suffix.
   void forward(FlatPass& pass, const torch::Tensor& tokens, const LoraView* lora);
+  // The part of the pass an adapter on block `layer` does not change: the embeddings, the
+  // blocks below `layer`, and block `layer` up to its MLP's output (pass.x_split).
+  void forward_prefix(FlatPass& pass, const torch::Tensor& tokens, int layer);
+  // The rest, from pass.x_split: the adapter `lora` (on the prefix's layer, or null for the
+  // base), the blocks above, the final norm, the logits and their log-softmax. Several suffixes
+  // (adapters) can run from one prefix; each gives what forward() gives, to the bit.
+  void forward_suffix(FlatPass& pass, const LoraView* lora);
+  // A prefix kept (save_prefix) and put back into a pass (load_prefix), so that another pass of
+  // the same tokens, or a later one, runs only its suffix.
+  void save_prefix(const FlatPass& pass, PrefixState& state) const;
+  void load_prefix(FlatPass& pass, const PrefixState& state);
+  // The prefix of `src` put into `dst` (as save_prefix then load_prefix, without keeping it).
+  void copy_prefix(FlatPass& dst, const FlatPass& src);
   // From the gradient on the logits (in pass.logits) back down to block `stop`. With `grad`
   // (the flat buffer's shape), every parameter's gradient in the blocks from `stop` up (and the
   // embeddings' when stop is 0) accumulates into it; without, only the activations' gradients
@@ -107,6 +140,8 @@ class FlatTransformer {
         down_b;
   };
   void resize(FlatPass& pass, std::int64_t b, std::int64_t t) const;
+  // Block l's attention and MLP (no adapter) on the residual stream x, in place.
+  void block_forward(FlatPass& pass, float* x, int l);
   void grow_scratch(std::int64_t n, std::int64_t t);
 
   ModelConfig config_;
@@ -121,11 +156,20 @@ class FlatTransformer {
 };
 
 // A frozen hand-written copy of a base model and the pass its evaluations reuse
-// (TransformerImpl::inference).
+// (TransformerImpl::inference). A point evaluates the same fixed sets many times (the curves,
+// efficiency, stability) with different adapters on one block; the part of each pass below the
+// adapter is the same every time, so it keeps those prefixes (the oldest go beyond
+// kPrefixCacheBytes) and runs only the rest again: the logits are the same to the bit.
 struct InferenceCopy {
+  static constexpr std::size_t kPrefixCacheBytes = std::size_t{256} << 20;
   explicit InferenceCopy(const TransformerImpl& model) : model(model) {}
+  // The logits of `tokens` into pass, with `lora` (on block `layer`) or the base.
+  void run(const torch::Tensor& tokens, int layer, const LoraView* lora);
   FlatTransformer model;
   FlatPass pass;
+  std::vector<PrefixState> prefixes;
+  std::size_t prefix_bytes = 0;
+  std::int64_t hits = 0, misses = 0;
 };
 
 }  // namespace emsweep::organism

@@ -235,7 +235,9 @@ torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) 
     lora = {model->adapter_layer, static_cast<int>(a.size(0)), static_cast<float>(mlp->lora_alpha),
             a.data_ptr<float>(), b.data_ptr<float>()};
   }
-  copy.model.forward(copy.pass, tokens, adapted ? &lora : nullptr);
+  // The prefix below the adapter's block is shared by the adapted and the base evaluations.
+  const int layer = model->adapter_layer >= 0 ? model->adapter_layer : model->config.n_layers - 1;
+  copy.run(tokens, layer, adapted ? &lora : nullptr);
   return torch::from_blob(copy.pass.logits.data(),
                           {tokens.size(0), tokens.size(1), copy.model.config().vocab},
                           torch::TensorOptions().dtype(torch::kFloat))
