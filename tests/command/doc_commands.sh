@@ -66,5 +66,6 @@ echo "== the Slurm script of the GPU example"
 emsweep slurm examples/command/gpu.yaml --nodes 1 --ntasks-per-node 5 --sbatch=--gpus-per-node=4 --time 1:00:00 -o gpu-job.sbatch
 grep -qx "#SBATCH --gpus-per-node=4" gpu-job.sbatch
 grep -qx "#SBATCH --ntasks-per-node=5" gpu-job.sbatch
-emsweep plan examples/command/gpu.yaml | grep -q "gpus_per_point 1"
+plan=$(emsweep plan examples/command/gpu.yaml)
+grep -q "gpus_per_point 1" <<<"$plan"
 echo "doc_commands: all commands of docs/command.md and examples/command/README.md ran"

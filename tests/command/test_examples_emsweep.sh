@@ -11,7 +11,8 @@ python=${2:-/usr/bin/python3}
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! "$emsweep" kinds | grep -q '^command:'; then
+kinds=$("$emsweep" kinds)
+if ! grep -q '^command:' <<<"$kinds"; then
   echo "skipped: $emsweep has no command kind"
   exit 77
 fi

@@ -33,6 +33,7 @@ done
   /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin); n=[a["name"] for a in p["axes"]];
 assert "gate_noise" in n, n; assert p["notes"], p; print("override:", p["notes"][0])'
 [[ -s job.sbatch ]] || { echo "FAIL: emsweep slurm wrote no job.sbatch"; exit 1; }
-"$B/emsweep" status results/quickstart.h5 | grep -q "complete\|done" || {
+status=$("$B/emsweep" status results/quickstart.h5 || true)
+grep -q "complete\|done" <<<"$status" || {
   echo "FAIL: the quickstart sweep is not complete"; "$B/emsweep" status results/quickstart.h5; exit 1; }
 echo "readme_tour: ran all $ran commands of the README's tour"

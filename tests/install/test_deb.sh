@@ -24,8 +24,10 @@ root=$scratch/root
 dpkg-deb -x "$deb" "$root"
 cd "$scratch"
 "$root/usr/bin/emsweep" --version
-"$root/usr/bin/emsweep" kinds | grep -q "organism" || { echo "FAIL: the packaged plugin was not found"; exit 1; }
-"$root/usr/bin/emsweep" plan "$root/usr/share/emsweep/configs/quickstart.yaml" | grep -q "^points"
+kinds=$("$root/usr/bin/emsweep" kinds)
+grep -q "organism" <<<"$kinds" || { echo "FAIL: the packaged plugin was not found"; exit 1; }
+plan=$("$root/usr/bin/emsweep" plan "$root/usr/share/emsweep/configs/quickstart.yaml")
+grep -q "^points" <<<"$plan"
 "$root/usr/bin/emsweep" run "$root/usr/share/emsweep/configs/probe-quickstart.yaml" -o probe.h5 \
   --set task.sleep_ms=0 --quiet
 "$root/usr/bin/emsweep" summary probe.h5 >/dev/null

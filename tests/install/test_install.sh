@@ -26,7 +26,8 @@ share=$prefix/share/emsweep
 emsweep --version
 emsweep plan "$share/configs/quickstart.yaml" >plan.txt
 grep -q "points" plan.txt || { echo "FAIL: plan printed no point count"; cat plan.txt; exit 1; }
-emsweep kinds | grep -q "command" || { echo "FAIL: kinds does not list command"; exit 1; }
+kinds=$(emsweep kinds)
+grep -q "command" <<<"$kinds" || { echo "FAIL: kinds does not list command"; exit 1; }
 
 emsweep run "$share/configs/probe-quickstart.yaml" -o probe.h5 --set task.sleep_ms=0 --quiet
 emsweep summary probe.h5 --by gate_noise --csv >probe.csv
@@ -36,7 +37,8 @@ emsweep summary probe.h5 --by gate_noise --csv >probe.csv
 cd "$share"
 emsweep run examples/command/shell/sweep.yaml -o "$scratch/work/quadratic.h5" --quiet
 emsweep verify "$scratch/work/quadratic.h5"
-emsweep summary "$scratch/work/quadratic.h5" --csv | grep -q f_final || {
+summary=$(emsweep summary "$scratch/work/quadratic.h5" --csv)
+grep -q f_final <<<"$summary" || {
   echo "FAIL: the installed command example recorded no f_final"; exit 1; }
 
 echo "== an out-of-tree task kind (examples/plugin) built against the installed package"
@@ -50,9 +52,11 @@ if emsweep plan rosenbrock.yaml >/dev/null 2>err.txt; then
   echo "FAIL: the kind was found before its plugin was on the plugin path"; exit 1
 fi
 export EMSWEEP_PLUGIN_PATH=$plugin_build
-emsweep kinds | grep -q "code: plugin $plugin_build/emsweep-rosenbrock.so" || {
+kinds=$(emsweep kinds)
+grep -q "code: plugin $plugin_build/emsweep-rosenbrock.so" <<<"$kinds" || {
   echo "FAIL: kinds does not list the plugin kind"; emsweep kinds; exit 1; }
-emsweep plan rosenbrock.yaml | grep -q "points  24" || { echo "FAIL: plan"; emsweep plan rosenbrock.yaml; exit 1; }
+plan=$(emsweep plan rosenbrock.yaml)
+grep -q "points  24" <<<"$plan" || { echo "FAIL: plan"; emsweep plan rosenbrock.yaml; exit 1; }
 "$mpiexec" --oversubscribe -np 3 emsweep run rosenbrock.yaml -o rosenbrock.h5 --quiet
 emsweep summary rosenbrock.h5 --by momentum --metric f_final,distance --csv >rosenbrock.csv
 [[ $(wc -l <rosenbrock.csv) -eq 4 ]] || { echo "FAIL: summary by momentum"; cat rosenbrock.csv; exit 1; }
