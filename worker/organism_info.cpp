@@ -102,7 +102,7 @@ TaskKindInfo organism_kind_info() {
       integer_setting("kl_batch_size", 32, 1, 1e6, "out-of-domain prompts per step for the KL term"),
       integer_setting("lora_rank", 2, 1, 1024, "rank r of the LoRA adapter"),
       number_setting("lora_alpha", 1.0, 0.0, std::nullopt, "LoRA scale: delta = alpha * B A", true),
-      integer_setting("lora_layer", -1, -1, 1024,
+      integer_setting("lora_layer", 0, -1, 1024,
               "layer whose MLP down-projection gets the adapter; -1 = (n_layers-1)/2"),
       integer_setting("eval_every", 50, 1, 1e7, "steps between evaluations on the training curves"),
       integer_setting("eval_questions", 256, 16, 1e6, "held-out questions per evaluation set"),
