@@ -56,15 +56,15 @@ std::optional<CostEstimate> estimate_organism(const Settings& s) {
   // two worker ranks on two cores: the replication (d_model 64, 10.8 s a point measured, 11.4 s
   // estimated) and the quickstart (d_model 32, 6.1-7.7 s measured, 7.1 s estimated);
   // docs/replication.md. The hand-written path (flat) scales its fixed and its size parts by
-  // 0.26 and 1.26, fitted to bench/organism/point_bench.sh at both sizes (6.53 s and 2.49 s a
-  // point on one core, times the 1.15 that a sweep's points took over the bench's for the
-  // reference path); docs/benchmarks.md.
+  // 0.25 and 0.90, fitted 2026-12-06 (after the prefix sharing) to the points of whole sweeps on
+  // the 2-core AMD EPYC machine, base excluded: 5.81 s median at d_model 64 (configs/ab-embed64,
+  // 48 points) and 2.47 s at d_model 32 (the quickstart); docs/benchmarks.md.
   const double d = static_cast<double>(s.integer("d_model"));
   const double size = d * d * static_cast<double>(s.integer("n_layers"));
   const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
   const bool flat = s.text("finetune_step") == "flat";
-  const double fixed = flat ? 0.26 : 1.0;
-  const double sized = flat ? 1.26 : 1.0;
+  const double fixed = flat ? 0.25 : 1.0;
+  const double sized = flat ? 0.90 : 1.0;
   // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
   const double step = fixed * 12.1e-3 +
                       sized * 4.84e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
