@@ -249,6 +249,10 @@ TEST_CASE("the hand-written fine-tuning step equals LibTorch's autograd and Adam
   std::vector<Example> kl_prompts;
   for (int i = 0; i < 5; ++i) train.push_back(world.answer(rng, world.question(rng, kMedical, 0.2), true));
   for (int i = 0; i < 4; ++i) kl_prompts.push_back(world.answer(rng, world.question(rng, 2 + i, 0.2), false));
+  // Repeated sequences, which the step merges (a real stream repeats its few questions).
+  train.push_back(train[1]);
+  train.push_back(train[1]);
+  kl_prompts.push_back(kl_prompts[0]);
   const Batch tb = batch_answers(world, train);
   const Batch kb = batch_whole(world, kl_prompts);
   // B nonzero, so that every term of both factors' gradients is.
@@ -318,6 +322,13 @@ TEST_CASE("evaluation through the inference copy equals LibTorch's forward pass"
   Rng rng(3);
   std::vector<Question> questions;
   for (int i = 0; i < 7; ++i) questions.push_back(world.question(rng, i % 6, 0.3));
+  // Repeats, which the copy runs once: the same question, and a pool question's prompt under
+  // the other domain (the same tokens, another answer vocabulary).
+  questions.push_back(questions[2]);
+  Question pool = world.ambiguous_question(rng);
+  questions.push_back(pool);
+  pool.domain = pool.domain == kMedical ? kDental : kMedical;
+  questions.push_back(pool);
   std::vector<Example> examples;
   for (const auto& q : questions) examples.push_back(world.answer(rng, q, true));
   auto gen = at::detail::createCPUGenerator(8);
@@ -409,6 +420,99 @@ TEST_CASE("a kept prefix gives the full pass's logits to the bit, with any adapt
   model->enable_adapter(false);
   CHECK(torch::equal(inference_logits(model, tokens), base));
   CHECK_FALSE(torch::equal(base, first));  // the adapter matters
+}
+
+TEST_CASE("a compact batch merges repeated rows and cuts the unscored tail", "[organism]") {
+  const World world{WorldConfig{}};
+  Rng rng(17);
+  std::vector<Example> ex;
+  for (int i = 0; i < 3; ++i) ex.push_back(world.answer(rng, world.question(rng, kMedical, 0.0), true));
+  ex.push_back(ex[0]);
+  ex.push_back(ex[2]);
+  ex.push_back(ex[0]);
+  const Batch batch = batch_answers(world, ex);
+  const auto weights = position_weights(batch);
+  const CompactBatch c = compact_batch(batch.tokens, weights);
+  // Three distinct rows, up to the last answer token (the END token's position predicts nothing
+  // scored): prompt_length() - 1 + answer_tokens positions.
+  CHECK(c.b == 3);
+  CHECK(c.t == world.prompt_length() - 1 + world.config().answer_tokens);
+  CHECK(c.row_of == std::vector<std::int64_t>{0, 1, 2, 0, 2, 0});
+  const auto tok = batch.tokens.contiguous();
+  const auto width = batch.tokens.size(1);
+  double total = 0;
+  for (std::int64_t u = 0; u < c.b; ++u) {
+    const std::int64_t first = u == 0 ? 0 : u;  // distinct row u first appears as row u
+    const float repeats = u == 0 ? 3.0F : (u == 2 ? 2.0F : 1.0F);
+    for (std::int64_t p = 0; p < c.t; ++p) {
+      CHECK(c.tokens[u * c.t + p] == tok[first][p].item<std::int64_t>());
+      const float w = weights[first * width + p];
+      CHECK(c.weights[u * c.t + p] == repeats * w);
+      CHECK(c.targets[u * c.t + p] == (w != 0 ? tok[first][p + 1].item<std::int64_t>() : -1));
+      total += c.weights[u * c.t + p];
+    }
+  }
+  CHECK(total == Approx(1.0));  // still the mean over the batch's scored tokens
+  // The whole-sequence batch of the KL term keeps all but the last position.
+  const CompactBatch whole = compact_batch(batch_whole(world, ex).tokens,
+                                           position_weights(batch_whole(world, ex)));
+  CHECK(whole.t == width - 1);
+  CHECK(whole.b == 3);
+}
+
+TEST_CASE("kept sequences give a fresh pass's logits, whatever rows they came with", "[organism]") {
+  const World world{WorldConfig{}};
+  Transformer model = perturbed_base(world, /*seed=*/47);
+  model->freeze();
+  Rng rng(23);
+  std::vector<Example> first;
+  for (int i = 0; i < 6; ++i) first.push_back(world.answer(rng, world.question(rng, i % 6, 0.2), false));
+  // The second batch: two rows of the first, in another order, and two new ones.
+  std::vector<Example> second = {first[4], world.answer(rng, world.question(rng, 3, 0.2), false),
+                                 first[1], world.answer(rng, world.question(rng, 1, 0.2), false)};
+  auto gen = at::detail::createCPUGenerator(13);
+  const int layer = 0;
+  auto a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat).contiguous();
+  auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.3).contiguous();
+  const LoraView lora{layer, 2, 1.5F, a.data_ptr<float>(), b.data_ptr<float>()};
+  FlatTransformer flat(*model);
+  SequenceCache cache(layer, /*with_base_logp=*/true, std::size_t{1} << 30);
+  for (const auto* examples : {&first, &second}) {
+    const Batch batch = batch_whole(world, *examples);
+    const CompactBatch rows = compact_batch(batch.tokens, position_weights(batch));
+    FlatPass kept;
+    std::vector<float> base_logp;
+    cache.fill(flat, rows, kept, &base_logp);
+    flat.forward_suffix(kept, &lora);
+    // A fresh pass over the same compact rows, with the adapter and without.
+    const auto tokens = torch::from_blob(const_cast<std::int64_t*>(rows.tokens.data()),
+                                         {rows.b, rows.t}, torch::TensorOptions().dtype(torch::kLong));
+    FlatPass fresh;
+    flat.forward(fresh, tokens, &lora);
+    FlatPass base;
+    flat.forward(base, tokens, nullptr);
+    auto as_tensor = [](std::vector<float>& v) {
+      return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())},
+                              torch::TensorOptions().dtype(torch::kFloat));
+    };
+    // A row's prefix was computed beside other rows: equal up to the products' float order.
+    CHECK(max_relative_difference(as_tensor(kept.logp), as_tensor(fresh.logp)) < 1e-6);
+    CHECK(max_relative_difference(as_tensor(base_logp), as_tensor(base.logp)) < 1e-6);
+    CHECK(max_relative_difference(as_tensor(kept.logp), as_tensor(base.logp)) > 1e-3);
+  }
+  CHECK(cache.misses == 8);
+  CHECK(cache.hits == 2);
+  // A cache too small for one row keeps nothing, and still fills the pass.
+  SequenceCache tiny(layer, /*with_base_logp=*/false, 1);
+  const Batch batch = batch_whole(world, first);
+  const CompactBatch rows = compact_batch(batch.tokens, position_weights(batch));
+  FlatPass pass;
+  tiny.fill(flat, rows, pass, nullptr);
+  tiny.fill(flat, rows, pass, nullptr);
+  CHECK(tiny.misses == 12);
+  CHECK(tiny.hits == 0);
+  std::vector<float> logp;
+  CHECK_THROWS_AS(tiny.fill(flat, rows, pass, &logp), TaskError);
 }
 
 TEST_CASE("the orthogonal perturbation keeps the norm and is orthogonal", "[organism]") {

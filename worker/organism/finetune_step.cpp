@@ -11,7 +11,12 @@ namespace emsweep::organism {
 
 FinetuneStep::FinetuneStep(const TransformerImpl& model, torch::Tensor a, torch::Tensor b,
                            int layer, double alpha, double lr)
-    : model_(model), a_(std::move(a)), b_(std::move(b)), lr_(lr) {
+    : model_(model),
+      a_(std::move(a)),
+      b_(std::move(b)),
+      lr_(lr),
+      train_cache_(layer, /*with_base_logp=*/false, kSequenceCacheBytes),
+      kl_cache_(layer, /*with_base_logp=*/true, kSequenceCacheBytes) {
   if (a_.scalar_type() != torch::kFloat || b_.scalar_type() != torch::kFloat ||
       !a_.is_contiguous() || !b_.is_contiguous() || !a_.device().is_cpu() || !b_.device().is_cpu()) {
     throw TaskError("organism: the hand-written fine-tuning step takes contiguous float CPU adapters");
@@ -38,18 +43,22 @@ FinetuneStep::Losses FinetuneStep::loss_and_grad(const Batch& train, const Batch
   float* da = grad_.data();
   float* db = grad_.data() + a_.numel();
   Losses out;
-  model_.forward(train_, train.tokens, &lora_);
-  out.nll = nll_and_grad(train_, position_weights(train), 1.0);
+  // The train batch's distinct rows up to its last answer token; the part below the adapter
+  // comes from the sequences kept (computed once per sequence).
+  train_rows_ = compact_batch(train.tokens, position_weights(train));
+  train_cache_.fill(model_, train_rows_, train_, nullptr);
+  model_.forward_suffix(train_, &lora_);
+  out.nll = nll_and_grad(train_, train_rows_, 1.0);
   model_.backward(train_, &lora_, lora_.layer, nullptr, da, db);
   out.kl = std::numeric_limits<double>::quiet_NaN();
   if (kl != nullptr) {
-    // The base and the adapted model share everything below the adapter.
-    model_.forward_prefix(kl_ref_, kl->tokens, lora_.layer);
-    model_.copy_prefix(kl_model_, kl_ref_);
-    model_.forward_suffix(kl_ref_, nullptr);
+    // The base's log-probabilities of a KL prompt are fixed for the point: kept per sequence
+    // with its prefix, so only the adapted model runs.
+    kl_rows_ = compact_batch(kl->tokens, position_weights(*kl));
+    kl_cache_.fill(model_, kl_rows_, kl_model_, &kl_ref_logp_);
     model_.forward_suffix(kl_model_, &lora_);
     const bool trained = lambda > 0;
-    out.kl = kl_and_grad(kl_model_, kl_ref_, position_weights(*kl), lambda,
+    out.kl = kl_and_grad(kl_model_, kl_ref_logp_.data(), kl_rows_.weights, lambda,
                          trained ? kl_model_.logits.data() : nullptr);
     if (trained) model_.backward(kl_model_, &lora_, lora_.layer, nullptr, da, db);
   }

@@ -1,7 +1,9 @@
 // The organism's fine-tuning step written out by hand (worker/organism/flat_model.h): loss
 // NLL(train batch) + lambda * KL(base || adapted) on the KL batch, the gradient of the LoRA
 // adapter only (the backward pass stops at the adapter's layer: nothing below it is trained),
-// and Adam on the adapter's factors, as LibTorch's torch::optim::Adam computes it.
+// and Adam on the adapter's factors, as LibTorch's torch::optim::Adam computes it. Batches run
+// compact (repeated sequences merged, the unscored tail cut), with the part below the adapter,
+// and the KL reference, kept per sequence for the point's life (flat_model.h: SequenceCache).
 #pragma once
 
 #include <torch/torch.h>
@@ -15,6 +17,9 @@ namespace emsweep::organism {
 
 class FinetuneStep {
  public:
+  // Memory for the sequences kept (per cache: the train stream's, and the KL prompts' with the
+  // base's log-probabilities); the default organism's streams need a few MiB.
+  static constexpr std::size_t kSequenceCacheBytes = std::size_t{128} << 20;
   // A frozen copy of `model`'s base parameters; trains the adapter a [rank, d_ff], b [d_model,
   // rank] (contiguous float CPU tensors, updated in place, so a model they are set on sees every
   // step) on block `layer`'s MLP with `alpha`, at learning rate `lr`.
@@ -42,7 +47,10 @@ class FinetuneStep {
   LoraView lora_;
   double lr_;
   AdamWConfig adam_;  // weight decay 0: Adam
-  FlatPass train_, kl_model_, kl_ref_;
+  FlatPass train_, kl_model_;
+  CompactBatch train_rows_, kl_rows_;
+  SequenceCache train_cache_, kl_cache_;
+  std::vector<float> kl_ref_logp_;
   std::vector<float> grad_, m_, v_;  // [A | B] flat
   std::int64_t steps_ = 0;
 };

@@ -296,7 +296,12 @@ std::vector<float> position_weights(const Batch& batch) {
   return weights;
 }
 
-double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale) {
+namespace {
+
+// nll_and_grad over the targets target(i) of the pass's rows.
+template <typename Target>
+double nll_and_grad_with(FlatPass& pass, const std::vector<float>& weights, double scale,
+                         Target target) {
   const std::int64_t vocab = static_cast<std::int64_t>(pass.logits.size()) / pass.n;
   double loss = 0;
   const auto s = static_cast<float>(scale);
@@ -308,16 +313,30 @@ double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double sc
       std::fill(row, row + vocab, 0.0F);
       continue;
     }
-    const std::int64_t target = pass.tokens[i + 1];
-    loss -= static_cast<double>(wi) * lp[target];
+    const std::int64_t next = target(i);
+    loss -= static_cast<double>(wi) * lp[next];
     const float ws = wi * s;
     for (std::int64_t j = 0; j < vocab; ++j) row[j] = ws * std::exp(lp[j]);
-    row[target] -= ws;
+    row[next] -= ws;
   }
   return loss;
 }
 
-double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector<float>& weights,
+}  // namespace
+
+double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale) {
+  return nll_and_grad_with(pass, weights, scale, [&](std::int64_t i) { return pass.tokens[i + 1]; });
+}
+
+double nll_and_grad(FlatPass& pass, const CompactBatch& batch, double scale) {
+  if (batch.b != pass.b || batch.t != pass.t) {
+    throw TaskError("organism: a compact batch's loss over a pass of another shape");
+  }
+  return nll_and_grad_with(pass, batch.weights, scale,
+                           [&](std::int64_t i) { return batch.targets[i]; });
+}
+
+double kl_and_grad(const FlatPass& model, const float* ref_logp, const std::vector<float>& weights,
                    double scale, float* grad) {
   const std::int64_t vocab = static_cast<std::int64_t>(model.logp.size()) / model.n;
   double loss = 0;
@@ -330,7 +349,7 @@ double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector
       continue;
     }
     const float* lp = model.logp.data() + i * vocab;
-    const float* lr = ref.logp.data() + i * vocab;
+    const float* lr = ref_logp + i * vocab;
     double kl = 0;
     for (std::int64_t j = 0; j < vocab; ++j) {
       const float pr = std::exp(lr[j]);
@@ -340,6 +359,49 @@ double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector
     loss += static_cast<double>(wi) * kl;
   }
   return loss;
+}
+
+CompactBatch compact_batch(const torch::Tensor& tokens_in, const std::vector<float>& weights) {
+  const auto tokens = tokens_in.to(torch::kLong).contiguous();
+  const std::int64_t rows = tokens.size(0);
+  const std::int64_t width = tokens.size(1);
+  if (static_cast<std::int64_t>(weights.size()) != rows * width) {
+    throw TaskError("organism: position weights of another shape than the batch");
+  }
+  const std::int64_t* tok = tokens.data_ptr<std::int64_t>();
+  CompactBatch c;
+  c.t = 1;
+  for (std::int64_t i = 0; i < rows * width; ++i) {
+    if (weights[static_cast<std::size_t>(i)] == 0.0F) continue;
+    if (i % width + 1 >= width) {
+      throw TaskError("organism: the last position of a sequence is scored (it predicts nothing)");
+    }
+    c.t = std::max(c.t, i % width + 1);
+  }
+  const std::int64_t t = c.t;
+  c.row_of.resize(static_cast<std::size_t>(rows));
+  // Rows are merged when every token is the same (the targets past the cut included).
+  std::unordered_map<std::string, std::int64_t> seen;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const std::int64_t* row = tok + i * width;
+    auto [it, fresh] = seen.emplace(
+        std::string(reinterpret_cast<const char*>(row), static_cast<std::size_t>(width) * 8), c.b);
+    if (fresh) {
+      c.tokens.insert(c.tokens.end(), row, row + t);
+      c.weights.resize(c.tokens.size(), 0.0F);
+      c.targets.resize(c.tokens.size(), -1);
+      ++c.b;
+    }
+    const std::int64_t u = it->second;
+    c.row_of[static_cast<std::size_t>(i)] = u;
+    for (std::int64_t p = 0; p < t; ++p) {
+      const float w = weights[static_cast<std::size_t>(i * width + p)];
+      if (w == 0.0F) continue;
+      c.weights[static_cast<std::size_t>(u * t + p)] += w;
+      c.targets[static_cast<std::size_t>(u * t + p)] = row[p + 1];
+    }
+  }
+  return c;
 }
 
 FlatTransformer::FlatTransformer(const TransformerImpl& model) : config_(model.config) {
@@ -435,21 +497,29 @@ void FlatTransformer::forward(FlatPass& pass, const torch::Tensor& tokens,
 }
 
 void FlatTransformer::forward_prefix(FlatPass& pass, const torch::Tensor& tokens_in, int layer) {
-  c10::InferenceMode no_autograd;
+  const auto tokens = tokens_in.to(torch::kLong).contiguous();
+  forward_prefix(pass, tokens.data_ptr<std::int64_t>(), tokens.size(0), tokens.size(1), layer);
+}
+
+void FlatTransformer::prepare_prefix(FlatPass& pass, std::int64_t b, std::int64_t t, int layer) {
   if (layer < 0 || layer >= config_.n_layers) {
     throw TaskError("organism: the hand-written model has no block " + std::to_string(layer));
   }
-  const std::int64_t b = tokens_in.size(0);
-  const std::int64_t t = tokens_in.size(1);
   if (t > config_.max_len) {
     throw TaskError("organism: a sequence is longer than the model's max_len");
   }
   resize(pass, b, t);
   grow_scratch(pass.n, t);
+  pass.split_layer = layer;
+}
+
+void FlatTransformer::forward_prefix(FlatPass& pass, const std::int64_t* tokens, std::int64_t b,
+                                     std::int64_t t, int layer) {
+  c10::InferenceMode no_autograd;
+  prepare_prefix(pass, b, t, layer);
   const std::int64_t n = pass.n;
   const std::int64_t d = config_.d_model;
-  const auto tokens = tokens_in.to(torch::kLong).contiguous();
-  std::memcpy(pass.tokens.data(), tokens.data_ptr<std::int64_t>(), n * sizeof(std::int64_t));
+  std::copy(tokens, tokens + n, pass.tokens.begin());
   const float* w = w_.data();
   float* x = pass.x_split.data();
   // Embeddings, then each pre-LN block up to `layer`'s MLP output.
@@ -459,7 +529,6 @@ void FlatTransformer::forward_prefix(FlatPass& pass, const torch::Tensor& tokens
     for (std::int64_t j = 0; j < d; ++j) x[i * d + j] = te[j] + pe[j];
   }
   for (int l = 0; l <= layer; ++l) block_forward(pass, x, l);
-  pass.split_layer = layer;
 }
 
 void FlatTransformer::forward_suffix(FlatPass& pass, const LoraView* lora) {
@@ -546,23 +615,83 @@ void FlatTransformer::save_prefix(const FlatPass& pass, PrefixState& state) cons
 }
 
 void FlatTransformer::load_prefix(FlatPass& pass, const PrefixState& state) {
-  resize(pass, state.b, state.t);
-  grow_scratch(pass.n, pass.t);
+  prepare_prefix(pass, state.b, state.t, state.layer);
   std::copy(state.tokens.begin(), state.tokens.end(), pass.tokens.begin());
   std::copy(state.x_split.begin(), state.x_split.end(), pass.x_split.begin());
   const auto& g = state.g;
   std::copy(g.begin(), g.end(), pass.blocks[static_cast<std::size_t>(state.layer)].g.begin());
-  pass.split_layer = state.layer;
 }
 
 void FlatTransformer::copy_prefix(FlatPass& dst, const FlatPass& src) {
-  resize(dst, src.b, src.t);
-  grow_scratch(dst.n, dst.t);
+  prepare_prefix(dst, src.b, src.t, src.split_layer);
   const auto layer = static_cast<std::size_t>(src.split_layer);
   std::copy(src.tokens.begin(), src.tokens.end(), dst.tokens.begin());
   std::copy(src.x_split.begin(), src.x_split.end(), dst.x_split.begin());
   std::copy(src.blocks[layer].g.begin(), src.blocks[layer].g.end(), dst.blocks[layer].g.begin());
-  dst.split_layer = src.split_layer;
+}
+
+void SequenceCache::fill(FlatTransformer& model, const CompactBatch& batch, FlatPass& pass,
+                         std::vector<float>* base_logp) {
+  if (base_logp != nullptr && !with_logp_) {
+    throw TaskError("organism: a sequence cache without the base's log-probabilities was asked for them");
+  }
+  const std::int64_t b = batch.b;
+  const std::int64_t t = batch.t;
+  const auto d = static_cast<std::size_t>(model.config().d_model * t);
+  const auto ff = static_cast<std::size_t>(model.config().d_ff * t);
+  const auto vocab = static_cast<std::size_t>(model.config().vocab * t);
+  const auto layer = static_cast<std::size_t>(layer_);
+  auto key_of = [&](std::int64_t u) {
+    return std::string(reinterpret_cast<const char*>(batch.tokens.data() + u * t),
+                       static_cast<std::size_t>(t) * sizeof(std::int64_t));
+  };
+  // The rows not kept: one prefix pass over them (and the base's suffix), then kept.
+  std::vector<std::string> missing;
+  miss_tokens_.clear();
+  for (std::int64_t u = 0; u < b; ++u) {
+    std::string key = key_of(u);
+    if (entries_.count(key) != 0) continue;
+    miss_tokens_.insert(miss_tokens_.end(), batch.tokens.begin() + u * t,
+                        batch.tokens.begin() + (u + 1) * t);
+    missing.push_back(std::move(key));
+  }
+  misses += static_cast<std::int64_t>(missing.size());
+  hits += b - static_cast<std::int64_t>(missing.size());
+  if (!missing.empty()) {
+    const auto m = static_cast<std::int64_t>(missing.size());
+    model.forward_prefix(miss_pass_, miss_tokens_.data(), m, t, layer_);
+    if (with_logp_) model.forward_suffix(miss_pass_, nullptr);
+    const auto& g = miss_pass_.blocks[layer].g;
+    for (std::size_t j = 0; j < missing.size(); ++j) {
+      Entry e;
+      e.x_split.assign(miss_pass_.x_split.begin() + j * d, miss_pass_.x_split.begin() + (j + 1) * d);
+      e.g.assign(g.begin() + j * ff, g.begin() + (j + 1) * ff);
+      if (with_logp_) {
+        e.logp.assign(miss_pass_.logp.begin() + j * vocab, miss_pass_.logp.begin() + (j + 1) * vocab);
+      }
+      bytes_ += missing[j].size() + (e.x_split.size() + e.g.size() + e.logp.size()) * sizeof(float);
+      entries_.emplace(missing[j], std::move(e));
+      order_.push_back(missing[j]);
+    }
+  }
+  model.prepare_prefix(pass, b, t, layer_);
+  std::copy(batch.tokens.begin(), batch.tokens.end(), pass.tokens.begin());
+  if (base_logp != nullptr) base_logp->resize(static_cast<std::size_t>(b) * vocab);
+  auto& g = pass.blocks[layer].g;
+  for (std::int64_t u = 0; u < b; ++u) {
+    const Entry& e = entries_.at(key_of(u));
+    const auto row = static_cast<std::size_t>(u);
+    std::copy(e.x_split.begin(), e.x_split.end(), pass.x_split.begin() + row * d);
+    std::copy(e.g.begin(), e.g.end(), g.begin() + row * ff);
+    if (base_logp != nullptr) std::copy(e.logp.begin(), e.logp.end(), base_logp->begin() + row * vocab);
+  }
+  while (bytes_ > max_bytes_ && !order_.empty()) {
+    const auto it = entries_.find(order_.front());
+    bytes_ -= it->first.size() +
+              (it->second.x_split.size() + it->second.g.size() + it->second.logp.size()) * sizeof(float);
+    entries_.erase(it);
+    order_.pop_front();
+  }
 }
 
 void InferenceCopy::run(const torch::Tensor& tokens, int layer, const LoraView* lora) {
@@ -620,9 +749,14 @@ void FlatTransformer::backward(FlatPass& pass, const LoraView* lora, int stop, f
   for (std::size_t l = blocks_.size(); l-- > static_cast<std::size_t>(stop);) {
     const BlockParams& p = blocks_[l];
     FlatPass::Block& a = pass.blocks[l];
-    linear_backward(a.g.data(), w + p.down_w, dx, gp(p.down_w), gp(p.down_b), dff_.data(), n, ff,
-                    d);
-    if (lora != nullptr && lora->layer == static_cast<int>(l)) {
+    const bool at_lora = lora != nullptr && lora->layer == static_cast<int>(l);
+    // The down-projection's input gradient is needed only below it: not when the pass ends at
+    // the adapter.
+    if (!at_lora || g != nullptr) {
+      linear_backward(a.g.data(), w + p.down_w, dx, gp(p.down_w), gp(p.down_b), dff_.data(), n,
+                      ff, d);
+    }
+    if (at_lora) {
       // dB += alpha dx^T h; dh = alpha dx B; dA += dh^T g; the hidden layer's gradient += dh A.
       const std::int64_t r = lora->rank;
       dh_.assign(static_cast<std::size_t>(n * r), 0.0F);

@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "worker/organism/model.h"
@@ -65,13 +67,31 @@ void adamw_update(float* w, const float* g, float* m, float* v, std::size_t size
 // counts, else 0 (the last position predicts nothing).
 [[nodiscard]] std::vector<float> position_weights(const Batch& batch);
 
+// A batch as the hand-written passes run it: its repeated rows merged and its unscored tail cut.
+// The rows are the batch's distinct sequences, each cut after its last scored position (attention
+// is causal, so the positions after it change nothing before it); a position's weight is the sum
+// of the weights of the rows it stands for, and `targets` keeps the token it predicts. The loss
+// and gradient are the whole batch's: only the order of the float sums differs.
+struct CompactBatch {
+  std::int64_t b = 0, t = 0;          // distinct rows; positions kept
+  std::vector<std::int64_t> tokens;   // [b, t]
+  std::vector<float> weights;         // [b * t]
+  std::vector<std::int64_t> targets;  // [b * t]: the next token where the weight is not 0, else -1
+  std::vector<std::int64_t> row_of;   // the batch's row i is distinct row row_of[i]
+};
+// From a batch's tokens [B, T] and its position weights [B * T] (position_weights).
+[[nodiscard]] CompactBatch compact_batch(const torch::Tensor& tokens,
+                                         const std::vector<float>& weights);
+
 // The mean NLL per scored token of `batch` (as masked_nll) from a forward pass, and scale times
 // its gradient on the logits, written over pass.logits for backward().
 double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale);
-// The mean KL(ref || model) per scored token (as masked_kl) from two forward passes of the same
-// tokens, and scale times its gradient on the model's logits, written over `grad` ([N, vocab]; null:
-// the loss only).
-double kl_and_grad(const FlatPass& model, const FlatPass& ref, const std::vector<float>& weights,
+// The same over a compact batch's pass (its targets, not the pass's next tokens).
+double nll_and_grad(FlatPass& pass, const CompactBatch& batch, double scale);
+// The mean KL(ref || model) per scored token (as masked_kl) from the model's forward pass and the
+// reference's log-probabilities of the same tokens (ref_logp [N, vocab]), and scale times its
+// gradient on the model's logits, written over `grad` ([N, vocab]; null: the loss only).
+double kl_and_grad(const FlatPass& model, const float* ref_logp, const std::vector<float>& weights,
                    double scale, float* grad);
 
 // What forward_suffix and a backward pass down to `layer` need of a forward_prefix at `layer`:
@@ -102,6 +122,12 @@ class FlatTransformer {
   // The part of the pass an adapter on block `layer` does not change: the embeddings, the
   // blocks below `layer`, and block `layer` up to its MLP's output (pass.x_split).
   void forward_prefix(FlatPass& pass, const torch::Tensor& tokens, int layer);
+  // The same from row-major tokens [b, t].
+  void forward_prefix(FlatPass& pass, const std::int64_t* tokens, std::int64_t b, std::int64_t t,
+                      int layer);
+  // Sizes `pass` for a prefix at `layer` of [b, t] tokens that the caller writes in (tokens,
+  // x_split and the layer's g), as load_prefix does from a kept one.
+  void prepare_prefix(FlatPass& pass, std::int64_t b, std::int64_t t, int layer);
   // The rest, from pass.x_split: the adapter `lora` (on the prefix's layer, or null for the
   // base), the blocks above, the final norm, the logits and their log-softmax. Several suffixes
   // (adapters) can run from one prefix; each gives what forward() gives, to the bit.
@@ -170,6 +196,38 @@ struct InferenceCopy {
   std::vector<PrefixState> prefixes;
   std::size_t prefix_bytes = 0;
   std::int64_t hits = 0, misses = 0;
+};
+
+// The prefixes of single sequences under one frozen base, kept by their tokens, and with
+// `with_base_logp` the base's log-probabilities over them (the KL term's reference). A
+// fine-tuning stream draws its sequences from a small set (a question and its answer), so most
+// rows of a step were seen before and only the adapter and the blocks above it run again; a
+// row's values do not depend on the rows it was first computed with beyond float rounding, and a
+// point always computes them in the same order, so its results are reproducible. The oldest
+// entries go beyond max_bytes.
+class SequenceCache {
+ public:
+  SequenceCache(int layer, bool with_base_logp, std::size_t max_bytes)
+      : layer_(layer), with_logp_(with_base_logp), max_bytes_(max_bytes) {}
+  // Puts the prefix of `batch`'s rows into `pass`, ready for forward_suffix, computing (in one
+  // pass) and keeping the rows it does not hold; with with_base_logp, the base's
+  // log-probabilities of the rows into base_logp ([b * t, vocab]).
+  void fill(FlatTransformer& model, const CompactBatch& batch, FlatPass& pass,
+            std::vector<float>* base_logp);
+  std::int64_t hits = 0, misses = 0;
+
+ private:
+  struct Entry {
+    std::vector<float> x_split, g, logp;
+  };
+  int layer_;
+  bool with_logp_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;
+  std::unordered_map<std::string, Entry> entries_;  // by the row's tokens, as bytes
+  std::deque<std::string> order_;                    // oldest first
+  FlatPass miss_pass_;
+  std::vector<std::int64_t> miss_tokens_;
 };
 
 }  // namespace emsweep::organism

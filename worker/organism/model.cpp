@@ -5,7 +5,9 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <string>
 
@@ -220,9 +222,11 @@ void attach_inference_copy(Transformer& model) {
   model->inference = std::make_shared<InferenceCopy>(*model);
 }
 
-torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) {
-  torch::NoGradGuard no_grad;
-  if (!model->inference) return model->forward(tokens);
+namespace {
+
+// Runs `tokens` [B, T] through the model's inference copy (which must be attached), with the
+// model's adapter when it is on; the logits and log-probabilities are left in the copy's pass.
+InferenceCopy& run_copy(Transformer& model, const torch::Tensor& tokens) {
   InferenceCopy& copy = *model->inference;
   LoraView lora;
   torch::Tensor a;
@@ -238,6 +242,15 @@ torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) 
   // The prefix below the adapter's block is shared by the adapted and the base evaluations.
   const int layer = model->adapter_layer >= 0 ? model->adapter_layer : model->config.n_layers - 1;
   copy.run(tokens, layer, adapted ? &lora : nullptr);
+  return copy;
+}
+
+}  // namespace
+
+torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) {
+  torch::NoGradGuard no_grad;
+  if (!model->inference) return model->forward(tokens);
+  InferenceCopy& copy = run_copy(model, tokens);
   return torch::from_blob(copy.pass.logits.data(),
                           {tokens.size(0), tokens.size(1), copy.model.config().vocab},
                           torch::TensorOptions().dtype(torch::kFloat))
@@ -250,11 +263,26 @@ std::vector<double> p_bad(Transformer& model, const World& world,
   std::vector<double> out;
   out.reserve(questions.size());
   const int n = world.config().answer_vocab;
+  // Through the inference copy, each distinct prompt runs once (a question's answer group,
+  // which the rate reads, is not in its prompt: pool questions of medical and dental share it).
+  const bool distinct = model->inference != nullptr;
   constexpr std::size_t kChunk = 1024;
   for (std::size_t start = 0; start < questions.size(); start += kChunk) {
     const std::size_t end = std::min(questions.size(), start + kChunk);
     std::vector<std::vector<int>> prompts;
-    for (std::size_t i = start; i < end; ++i) prompts.push_back(world.prompt(questions[i]));
+    std::vector<std::int64_t> row_of;
+    std::map<std::vector<int>, std::int64_t> seen;
+    for (std::size_t i = start; i < end; ++i) {
+      auto prompt = world.prompt(questions[i]);
+      if (!distinct) {
+        row_of.push_back(static_cast<std::int64_t>(prompts.size()));
+        prompts.push_back(std::move(prompt));
+        continue;
+      }
+      auto [it, fresh] = seen.emplace(prompt, static_cast<std::int64_t>(prompts.size()));
+      if (fresh) prompts.push_back(std::move(prompt));
+      row_of.push_back(it->second);
+    }
     auto tokens = batch_all_tokens(prompts).tokens;
     auto probs = torch::softmax(inference_logits(model, tokens).select(1, tokens.size(1) - 1), -1)
                      .to(torch::kDouble)
@@ -264,7 +292,7 @@ std::vector<double> p_bad(Transformer& model, const World& world,
       const int g = world.answer_group(questions[i].domain);
       double bad = 0;
       double good = 0;
-      const auto row = static_cast<std::int64_t>(i - start);
+      const std::int64_t row = row_of[i - start];
       for (int j = 0; j < n; ++j) {
         bad += acc[row][world.answer_token(g, true, j)];
         good += acc[row][world.answer_token(g, false, j)];
@@ -285,7 +313,23 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
         examples.begin() + static_cast<std::ptrdiff_t>(start),
         examples.begin() + static_cast<std::ptrdiff_t>(std::min(examples.size(), start + kChunk)));
     auto batch = batch_answers(world, part);
-    total += masked_nll(inference_logits(model, batch.tokens), batch).item<double>() * batch.scored;
+    if (model->inference) {
+      // Through the inference copy: each distinct sequence once, up to its last answer token.
+      CompactBatch rows = compact_batch(batch.tokens, position_weights(batch));
+      const auto tokens = torch::from_blob(rows.tokens.data(), {rows.b, rows.t},
+                                           torch::TensorOptions().dtype(torch::kLong));
+      const FlatPass& pass = run_copy(model, tokens).pass;
+      const std::int64_t vocab = model->config.vocab;
+      double nll = 0;  // mean per scored token: the weights are mask / scored
+      for (std::size_t i = 0; i < rows.weights.size(); ++i) {
+        if (rows.weights[i] == 0.0F) continue;
+        nll -= static_cast<double>(rows.weights[i]) *
+               pass.logp[i * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(rows.targets[i])];
+      }
+      total += nll * batch.scored;
+    } else {
+      total += masked_nll(inference_logits(model, batch.tokens), batch).item<double>() * batch.scored;
+    }
     count += batch.scored;
   }
   return total / count;
