@@ -275,9 +275,10 @@ std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
   const auto& w = c.world;
   // The version changes whenever pre-training computes differently (v4: the hand-written
   // PretrainStep; v5: dental's own answer vocabulary and the pre-training knobs; v6: the
-  // vectorised row sums of flat_model.cpp, a different float rounding), so that no base trained
-  // by older code is reused.
-  k << "organism-base v6\n"
+  // vectorised row sums of flat_model.cpp, a different float rounding; v7: pre-training rows in
+  // groups of equal length, without padding, another float order), so that no base trained by
+  // older code is reused.
+  k << "organism-base v7\n"
     << "world: other_domains=" << w.other_domains << " topic_tokens=" << w.topic_tokens
     << " shared_tokens=" << w.shared_tokens << " answer_vocab=" << w.answer_vocab
     << " question_tokens=" << w.question_tokens << " answer_tokens=" << w.answer_tokens

@@ -1,5 +1,6 @@
 // The organism's pre-training step written out by hand (worker/organism/flat_model.h): forward,
-// masked NLL, backward and AdamW over one flat copy of the base model's parameters.
+// masked NLL, backward and AdamW over one flat copy of the base model's parameters. A batch's
+// rows run in groups of equal length, without their padding.
 #pragma once
 
 #include <torch/torch.h>
@@ -33,6 +34,8 @@ class PretrainStep {
   FlatTransformer model_;
   AdamWConfig adamw_;
   FlatPass pass_;
+  std::vector<std::int64_t> group_tokens_;  // one length group of a batch's rows
+  std::vector<float> group_weights_;
   std::vector<float> grad_, m_, v_;  // gradient, AdamW moments (flat, as the parameters)
   std::int64_t steps_ = 0;
   bool train_head_bias_ = true;
