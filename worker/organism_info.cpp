@@ -56,15 +56,16 @@ std::optional<CostEstimate> estimate_organism(const Settings& s) {
   // two worker ranks on two cores: the replication (d_model 64, 10.8 s a point measured, 11.4 s
   // estimated) and the quickstart (d_model 32, 6.1-7.7 s measured, 7.1 s estimated);
   // docs/replication.md. The hand-written path (flat) scales its fixed and its size parts by
-  // 0.25 and 0.90, fitted 2026-12-06 (after the prefix sharing) to the points of whole sweeps on
-  // the 2-core AMD EPYC machine, base excluded: 5.81 s median at d_model 64 (configs/ab-embed64,
-  // 48 points) and 2.47 s at d_model 32 (the quickstart); docs/benchmarks.md.
+  // 0.13 and 0.44, fitted 2026-12-06 (after the compact batches and per-sequence caches) to the
+  // points of whole sweeps on the 2-core AMD EPYC machine, base excluded: 2.87 s median at
+  // d_model 64 (configs/replication.yaml at 10 seeds, 120 points) and 1.22 s at d_model 32 (the
+  // quickstart); docs/benchmarks.md.
   const double d = static_cast<double>(s.integer("d_model"));
   const double size = d * d * static_cast<double>(s.integer("n_layers"));
   const auto count = [&](const char* name) { return static_cast<double>(s.integer(name)); };
   const bool flat = s.text("finetune_step") == "flat";
-  const double fixed = flat ? 0.25 : 1.0;
-  const double sized = flat ? 0.90 : 1.0;
+  const double fixed = flat ? 0.13 : 1.0;
+  const double sized = flat ? 0.44 : 1.0;
   // A fine-tuning step: the training batch forward and backward, the KL batch twice forward.
   const double step = fixed * 12.1e-3 +
                       sized * 4.84e-9 * size * (count("batch_size") + 2 * count("kl_batch_size"));
@@ -73,10 +74,14 @@ std::optional<CostEstimate> estimate_organism(const Settings& s) {
   CostEstimate e;
   // Drift steps train without the KL batch: about half a step.
   e.seconds_per_point = eval + step * (count("steps") + 0.5 * count("drift_steps"));
-  // Pre-training: documents of up to max_pairs pairs, every weight trained; fitted at
-  // pretrain_batch 32 and max_pairs 4.
+  // Pre-training: documents of 1..max_pairs pairs, run without padding (so its cost goes with
+  // the mean document length), every weight trained; fitted at pretrain_batch 32 and max_pairs 4
+  // (21 tokens a document on average) to the same sweeps: 41.4 s median at d_model 64 and
+  // 23.3 s at d_model 32, two bases at a time.
+  const double pair = count("question_tokens") + count("answer_tokens") + 3;
+  const double doc_tokens = 1 + pair * (count("max_pairs") + 1) / 2;
   e.setup_seconds = count("pretrain_steps") * (5.2e-3 + 1.64e-6 * size) *
-                    count("pretrain_batch") * count("max_pairs") / 128.0;
+                    count("pretrain_batch") * doc_tokens / 1040.0;
   e.basis = "per-step costs fitted to sweeps at d_model 32 and 64, adapter on block 0, a core per worker";
   return e;
 }
