@@ -251,6 +251,9 @@ void attention_grad(const AttentionShape& s, const float* q, const float* k, con
         const float* kj = kp + j * hd;
         float* dk = row(j) + d;
         float* dv = row(j) + 2 * d;
+        // dq, dk and dv are disjoint ranges of one buffer (d >= hd apart), which the compiler
+        // cannot prove: without the pragma this loop stays scalar.
+#pragma omp simd
         for (std::int64_t c = 0; c < hd; ++c) {
           dq[c] += dsj * kj[c];
           dk[c] += dsj * qi[c];
@@ -274,6 +277,8 @@ void adamw_update(float* w, const float* g, float* m, float* v, std::size_t size
   const auto sqrt_bias2 = static_cast<float>(std::sqrt(bias2));
   const auto eps = static_cast<float>(config.eps);
   const auto step_size = static_cast<float>(lr / bias1);
+  // w, g, m and v are separate buffers (the compiler cannot prove it).
+#pragma omp simd
   for (std::size_t i = 0; i < size; ++i) {
     w[i] *= decay;
     m[i] = m[i] * b1 + g[i] * one_minus_b1;
