@@ -126,6 +126,33 @@ TEST_CASE("the progress line of a search says 'at most' and ends when every sear
   CHECK_THAT(p.line(c), Catch::Contains("ETA 0s, 0 of 18 searches open"));
 }
 
+TEST_CASE("the ETA weighs points by the kind's cost model when it has one", "[engine][progress]") {
+  ProgressCounts c;
+  c.total = 120;
+  c.done = 8;
+  c.this_run = 8;
+  // Without a cost model: the points left at this run's rate (8 in 200 s, so 112 take 2800 s).
+  CHECK(eta_seconds(c, 200) == Approx(2800));
+  // With one (20 setups of 41 s and 120 points of 2.9 s): the 8 points finished each paid for
+  // its setup, so the run has done 351 of 1168 estimated core-seconds in 200 s.
+  c.work_total = 20 * 41 + 120 * 2.9;
+  c.work_per_point = 2.9;
+  c.work_done = 8 * (41 + 2.9);
+  CHECK(eta_seconds(c, 200) == Approx((c.work_total - c.work_done) * 200 / c.work_done));
+  CHECK(eta_seconds(c, 200) < 500);
+  // The work left is never taken below the points left at their own cost.
+  c.work_done = c.work_total;
+  CHECK(eta_seconds(c, 200) == Approx(112 * 2.9 * 200 / c.work_total));
+  // Nothing left: 0; nothing finished yet: unknown.
+  c.done = 120;
+  CHECK(eta_seconds(c, 200) == 0);
+  ProgressCounts fresh;
+  fresh.total = 5;
+  CHECK(eta_seconds(fresh, 10) < 0);
+  fresh.work_total = 50;  // a cost model, but no work done yet
+  CHECK(eta_seconds(fresh, 10) < 0);
+}
+
 TEST_CASE("the scheduler hands out every point exactly once", "[engine][scheduler]") {
   SweepSpec spec = make_spec("unused.h5");
   Grid grid(spec);

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <map>
+#include <string>
+#include <unordered_set>
 
 #include "sweep/core/plan.h"
 #include "sweep/engine/scheduler.h"
@@ -86,6 +88,7 @@ class Coordinator {
     out_.done = store.ledger().done.size();
     out_.failed = store.ledger().failed.size();
     for (int w : workers) active_[w] = true;
+    estimate_work();
   }
 
   // The loop: feed every worker, then receive -> record -> feed until no worker is left active.
@@ -170,6 +173,31 @@ class Coordinator {
     if (batches_out_[w] == 0 && (sched_.stopped() || sched_.exhausted())) stop_worker(w);
   }
 
+  // The kind's cost model for the ETA (not for a search, whose length the model cannot know):
+  // this run's share of the sweep's estimated core-seconds, setups spread over the points.
+  void estimate_work() {
+    if (spec_.search) return;
+    const auto e = estimate_sweep(spec_, grid_);
+    if (!e || e->points == 0 || e->core_seconds <= 0) return;
+    const std::uint64_t finished = out_.done + out_.failed;
+    const std::uint64_t left = out_.total > finished ? out_.total - finished : 0;
+    work_per_point_ = e->per_point.seconds_per_point;
+    setup_seconds_ = spec_.kind->setup_key ? e->per_point.setup_seconds : 0;
+    work_total_ = e->core_seconds * static_cast<double>(left) / static_cast<double>(e->points);
+  }
+
+  // The estimated cost of point `index`, finished in this run: its own, plus its setup's when it
+  // is the first of its setup to finish here.
+  void account_work(std::uint64_t index) {
+    if (work_total_ <= 0) return;
+    work_done_ += work_per_point_;
+    if (setup_seconds_ <= 0) return;
+    const Point p = grid_.at(index);
+    if (setups_seen_.insert(spec_.kind->setup_key(p.settings, p.replicate)).second) {
+      work_done_ += setup_seconds_;
+    }
+  }
+
   // The counts the progress line shows.
   [[nodiscard]] ProgressCounts counts() const {
     ProgressCounts c;
@@ -178,6 +206,9 @@ class Coordinator {
     c.failed = out_.failed;
     c.running = sched_.in_flight();
     c.this_run = out_.done_now + out_.failed_now;
+    c.work_total = work_total_;
+    c.work_done = work_done_;
+    c.work_per_point = work_per_point_;
     if (const SearchState* s = sched_.search()) {
       c.search = true;
       c.searches = s->cells();
@@ -265,6 +296,7 @@ class Coordinator {
         sched_.on_metrics(rec->index, rec->metrics);
         ++out_.done;
         ++out_.done_now;
+        account_work(rec->index);
         break;
       case Scheduler::Verdict::kRetry:
         store_.record_attempt_failure(attempt_failure(*rec));
@@ -275,6 +307,7 @@ class Coordinator {
         store_.record_result(*rec, bytes);
         ++out_.failed;
         ++out_.failed_now;
+        account_work(rec->index);
         warn(fmt::format("point #{} failed after {} attempt{} on rank {}: {}", rec->index,
                          rec->attempts, rec->attempts == 1 ? "" : "s", rec->rank, rec->error));
         if (settings_.policy.fail_fast) {
@@ -350,6 +383,11 @@ class Coordinator {
   Scheduler sched_;                        // decides what each worker runs next, and retries
   Progress progress_;                      // the progress line; warnings break it first
   RunOutcome out_;                         // the counts so far, returned by run()
+  double work_total_ = 0;                  // the ETA's cost model (estimate_work): core-seconds
+  double work_done_ = 0;
+  double work_per_point_ = 0;
+  double setup_seconds_ = 0;
+  std::unordered_set<std::string> setups_seen_;  // setups of the points finished in this run
   std::map<int, int> batches_out_;         // per worker: batches sent and not yet answered
   std::map<int, bool> active_;             // per worker: not yet told to stop
   std::size_t active_count_;               // workers not yet told to stop: the loop runs while any are

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "sweep/core/plan.h"
@@ -17,12 +18,38 @@ double Progress::rate(const ProgressCounts& c) const {
   return elapsed > 0 ? static_cast<double>(c.this_run) / elapsed : 0;
 }
 
+namespace {
+
+// Points not finished yet (none once every search has ended).
+std::uint64_t points_left(const ProgressCounts& c) {
+  if (c.search && c.searches_open == 0) return 0;
+  return c.total > c.done + c.failed ? c.total - c.done - c.failed : 0;
+}
+
+}  // namespace
+
+double eta_seconds(const ProgressCounts& c, double elapsed) {
+  const std::uint64_t left = points_left(c);
+  if (left == 0) return 0;
+  if (elapsed <= 0) return -1;
+  if (!c.search && c.work_total > 0 && c.work_done > 0) {
+    // At least the left points' own cost, should the estimate of the total run short.
+    const double work_left = std::max(c.work_total - c.work_done,
+                                      static_cast<double>(left) * c.work_per_point);
+    return work_left * elapsed / c.work_done;
+  }
+  if (c.this_run == 0) return -1;
+  return static_cast<double>(left) * elapsed / static_cast<double>(c.this_run);
+}
+
 std::string Progress::line(const ProgressCounts& c) const {
   const double pct = c.total ? 100.0 * static_cast<double>(c.done) / static_cast<double>(c.total) : 100.0;
   const double r = rate(c);
-  std::uint64_t left = c.total > c.done + c.failed ? c.total - c.done - c.failed : 0;
-  if (c.search && c.searches_open == 0) left = 0;
-  std::string eta = left == 0 ? "0s" : (r > 0 ? human_seconds(static_cast<double>(left) / r) : "?");
+  const std::uint64_t left = points_left(c);
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double seconds = eta_seconds(c, elapsed);
+  std::string eta = left == 0 ? "0s" : (seconds >= 0 ? human_seconds(seconds) : "?");
   if (c.search) {
     return fmt::format("{}/at most {} done ({:.1f}%), {} failed, {} running, {:.3g} points/s, ETA {}{}, "
                        "{} of {} searches open",

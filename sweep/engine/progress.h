@@ -18,7 +18,20 @@ struct ProgressCounts {
   // search has (searches_open 0), usually well below it; the ETA is then an upper bound.
   bool search = false;
   std::uint64_t searches = 0, searches_open = 0;
+  // The task kind's cost model (`emsweep plan`), when it has one: the estimated core-seconds of
+  // what this run had left at its start (its points and their setups, such as pre-training a
+  // base), of what finished since (a point's own cost, plus its setup's when it is the first of
+  // its setup to finish), and of one point. The ETA then weighs points by their cost, so a run
+  // whose first points pay for the setups is not judged by them alone.
+  double work_total = 0;
+  double work_done = 0;
+  double work_per_point = 0;
 };
+
+// The ETA in seconds after `elapsed` seconds of this run: the work left at the pace of the work
+// done when the counts carry a cost model, else the points left at this run's rate; negative
+// when unknown (nothing finished yet).
+[[nodiscard]] double eta_seconds(const ProgressCounts& c, double elapsed);
 
 class Progress {
  public:
