@@ -59,10 +59,12 @@ double PretrainStep::loss_and_grad(const Batch& batch) {
       std::copy(weights.begin() + i * width, weights.begin() + i * width + length,
                 group_weights_.begin() + r * length);
     }
-    model_.forward_prefix(pass_, group_tokens_.data(), n, length, top);
-    model_.forward_suffix(pass_, nullptr);
-    loss += nll_and_grad(pass_, group_weights_, 1.0);
-    model_.backward(pass_, nullptr, /*stop=*/0, grad_.data(), nullptr, nullptr);
+    // A pass per length: one buffer resized between lengths every step is re-zeroed each time.
+    FlatPass& pass = passes_[length];
+    model_.forward_prefix(pass, group_tokens_.data(), n, length, top);
+    model_.forward_suffix(pass, nullptr);
+    loss += nll_and_grad(pass, group_weights_, 1.0);
+    model_.backward(pass, nullptr, /*stop=*/0, grad_.data(), nullptr, nullptr);
   }
   return loss;
 }

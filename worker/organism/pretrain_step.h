@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ class PretrainStep {
  private:
   FlatTransformer model_;
   AdamWConfig adamw_;
-  FlatPass pass_;
+  std::map<std::int64_t, FlatPass> passes_;  // by sequence length
   std::vector<std::int64_t> group_tokens_;  // one length group of a batch's rows
   std::vector<float> group_weights_;
   std::vector<float> grad_, m_, v_;  // gradient, AdamW moments (flat, as the parameters)
