@@ -182,6 +182,22 @@ double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return scale == 0 ? diff : diff / scale;
 }
 
+// A rank-2 adapter with random factors (alpha 1.5) on block `layer`: the tensors, and the view
+// of them that the hand-written passes take.
+struct TestAdapter {
+  torch::Tensor a, b;
+  LoraView view;
+};
+
+TestAdapter random_adapter(const Transformer& model, int layer, std::uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  TestAdapter t;
+  t.a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat).contiguous();
+  t.b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.3).contiguous();
+  t.view = {layer, 2, 1.5F, t.a.data_ptr<float>(), t.b.data_ptr<float>()};
+  return t;
+}
+
 }  // namespace
 
 TEST_CASE("the hand-written pre-training step equals LibTorch's autograd and AdamW", "[organism]") {
@@ -370,11 +386,9 @@ TEST_CASE("a kept prefix gives the full pass's logits to the bit, with any adapt
   std::vector<Example> others;
   for (int i = 0; i < 5; ++i) others.push_back(world.answer(rng, world.question(rng, 2, 0.0), false));
   const auto other_tokens = batch_answers(world, others).tokens;
-  auto gen = at::detail::createCPUGenerator(9);
   const int layer = 1;
-  auto a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat).contiguous();
-  auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.3).contiguous();
-  const LoraView lora{layer, 2, 1.5F, a.data_ptr<float>(), b.data_ptr<float>()};
+  const TestAdapter adapter = random_adapter(model, layer, /*seed=*/9);
+  const auto& [a, b, lora] = adapter;
   FlatTransformer flat(*model);
   auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
     return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
@@ -470,11 +484,9 @@ TEST_CASE("kept sequences give a fresh pass's logits, whatever rows they came wi
   // The second batch: two rows of the first, in another order, and two new ones.
   std::vector<Example> second = {first[4], world.answer(rng, world.question(rng, 3, 0.2), false),
                                  first[1], world.answer(rng, world.question(rng, 1, 0.2), false)};
-  auto gen = at::detail::createCPUGenerator(13);
   const int layer = 0;
-  auto a = torch::randn({2, model->config.d_ff}, gen, torch::kFloat).contiguous();
-  auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.3).contiguous();
-  const LoraView lora{layer, 2, 1.5F, a.data_ptr<float>(), b.data_ptr<float>()};
+  const TestAdapter adapter = random_adapter(model, layer, /*seed=*/13);
+  const LoraView& lora = adapter.view;
   FlatTransformer flat(*model);
   SequenceCache cache(layer, /*with_base_logp=*/true, std::size_t{1} << 30);
   for (const auto* examples : {&first, &second}) {

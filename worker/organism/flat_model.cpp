@@ -330,7 +330,8 @@ double nll_and_grad_with(FlatPass& pass, const std::vector<float>& weights, doub
 }  // namespace
 
 double nll_and_grad(FlatPass& pass, const std::vector<float>& weights, double scale) {
-  return nll_and_grad_with(pass, weights, scale, [&](std::int64_t i) { return pass.tokens[i + 1]; });
+  return nll_and_grad_with(pass, weights, scale,
+                           [&](std::int64_t i) { return pass.tokens[i + 1]; });
 }
 
 double nll_and_grad(FlatPass& pass, const CompactBatch& batch, double scale) {
@@ -638,7 +639,8 @@ void FlatTransformer::copy_prefix(FlatPass& dst, const FlatPass& src) {
 void SequenceCache::fill(FlatTransformer& model, const CompactBatch& batch, FlatPass& pass,
                          std::vector<float>* base_logp) {
   if (base_logp != nullptr && !with_logp_) {
-    throw TaskError("organism: a sequence cache without the base's log-probabilities was asked for them");
+    throw TaskError(
+        "organism: a sequence cache without the base's log-probabilities was asked for them");
   }
   const std::int64_t b = batch.b;
   const std::int64_t t = batch.t;
@@ -650,15 +652,20 @@ void SequenceCache::fill(FlatTransformer& model, const CompactBatch& batch, Flat
     return std::string(reinterpret_cast<const char*>(batch.tokens.data() + u * t),
                        static_cast<std::size_t>(t) * sizeof(std::int64_t));
   };
-  // The rows not kept: one prefix pass over them (and the base's suffix), then kept.
-  std::vector<std::string> missing;
+  // Each row's entry, looked up once; the rows not kept get one prefix pass over them (and the
+  // base's suffix), then are kept.
+  std::vector<const Entry*> rows(static_cast<std::size_t>(b), nullptr);
+  std::vector<std::int64_t> missing;  // rows
   miss_tokens_.clear();
   for (std::int64_t u = 0; u < b; ++u) {
-    std::string key = key_of(u);
-    if (entries_.count(key) != 0) continue;
+    const auto it = entries_.find(key_of(u));
+    if (it != entries_.end()) {
+      rows[static_cast<std::size_t>(u)] = &it->second;
+      continue;
+    }
     miss_tokens_.insert(miss_tokens_.end(), batch.tokens.begin() + u * t,
                         batch.tokens.begin() + (u + 1) * t);
-    missing.push_back(std::move(key));
+    missing.push_back(u);
   }
   misses += static_cast<std::int64_t>(missing.size());
   hits += b - static_cast<std::int64_t>(missing.size());
@@ -669,14 +676,20 @@ void SequenceCache::fill(FlatTransformer& model, const CompactBatch& batch, Flat
     const auto& g = miss_pass_.blocks[layer].g;
     for (std::size_t j = 0; j < missing.size(); ++j) {
       Entry e;
-      e.x_split.assign(miss_pass_.x_split.begin() + j * d, miss_pass_.x_split.begin() + (j + 1) * d);
+      const auto& x = miss_pass_.x_split;
+      e.x_split.assign(x.begin() + j * d, x.begin() + (j + 1) * d);
       e.g.assign(g.begin() + j * ff, g.begin() + (j + 1) * ff);
       if (with_logp_) {
-        e.logp.assign(miss_pass_.logp.begin() + j * vocab, miss_pass_.logp.begin() + (j + 1) * vocab);
+        const auto& logp = miss_pass_.logp;
+        e.logp.assign(logp.begin() + j * vocab, logp.begin() + (j + 1) * vocab);
       }
-      bytes_ += missing[j].size() + (e.x_split.size() + e.g.size() + e.logp.size()) * sizeof(float);
-      entries_.emplace(missing[j], std::move(e));
-      order_.push_back(missing[j]);
+      std::string key = key_of(missing[j]);
+      e.bytes = key.size() + (e.x_split.size() + e.g.size() + e.logp.size()) * sizeof(float);
+      bytes_ += e.bytes;
+      order_.push_back(key);
+      // Pointers to unordered_map values stay valid when it grows.
+      const auto kept = entries_.emplace(std::move(key), std::move(e)).first;
+      rows[static_cast<std::size_t>(missing[j])] = &kept->second;
     }
   }
   model.prepare_prefix(pass, b, t, layer_);
@@ -684,16 +697,17 @@ void SequenceCache::fill(FlatTransformer& model, const CompactBatch& batch, Flat
   if (base_logp != nullptr) base_logp->resize(static_cast<std::size_t>(b) * vocab);
   auto& g = pass.blocks[layer].g;
   for (std::int64_t u = 0; u < b; ++u) {
-    const Entry& e = entries_.at(key_of(u));
+    const Entry& e = *rows[static_cast<std::size_t>(u)];
     const auto row = static_cast<std::size_t>(u);
     std::copy(e.x_split.begin(), e.x_split.end(), pass.x_split.begin() + row * d);
     std::copy(e.g.begin(), e.g.end(), g.begin() + row * ff);
-    if (base_logp != nullptr) std::copy(e.logp.begin(), e.logp.end(), base_logp->begin() + row * vocab);
+    if (base_logp != nullptr) {
+      std::copy(e.logp.begin(), e.logp.end(), base_logp->begin() + row * vocab);
+    }
   }
   while (bytes_ > max_bytes_ && !order_.empty()) {
     const auto it = entries_.find(order_.front());
-    bytes_ -= it->first.size() +
-              (it->second.x_split.size() + it->second.g.size() + it->second.logp.size()) * sizeof(float);
+    bytes_ -= it->second.bytes;
     entries_.erase(it);
     order_.pop_front();
   }

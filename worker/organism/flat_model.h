@@ -219,6 +219,7 @@ class SequenceCache {
  private:
   struct Entry {
     std::vector<float> x_split, g, logp;
+    std::size_t bytes = 0;  // with its key
   };
   int layer_;
   bool with_logp_;

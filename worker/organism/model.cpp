@@ -319,16 +319,17 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
       const auto tokens = torch::from_blob(rows.tokens.data(), {rows.b, rows.t},
                                            torch::TensorOptions().dtype(torch::kLong));
       const FlatPass& pass = run_copy(model, tokens).pass;
-      const std::int64_t vocab = model->config.vocab;
+      const auto vocab = static_cast<std::size_t>(model->config.vocab);
       double nll = 0;  // mean per scored token: the weights are mask / scored
       for (std::size_t i = 0; i < rows.weights.size(); ++i) {
         if (rows.weights[i] == 0.0F) continue;
-        nll -= static_cast<double>(rows.weights[i]) *
-               pass.logp[i * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(rows.targets[i])];
+        const auto target = static_cast<std::size_t>(rows.targets[i]);
+        nll -= static_cast<double>(rows.weights[i]) * pass.logp[i * vocab + target];
       }
       total += nll * batch.scored;
     } else {
-      total += masked_nll(inference_logits(model, batch.tokens), batch).item<double>() * batch.scored;
+      const auto nll = masked_nll(inference_logits(model, batch.tokens), batch);
+      total += nll.item<double>() * batch.scored;
     }
     count += batch.scored;
   }
