@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -53,7 +55,9 @@ struct Run {
 };
 
 // Runs the sweep with `n_workers` worker threads; returns the outcome and the replayed journal.
-Run run_sweep(const SweepSpec& spec, int n_workers, StoreOptions options = {}) {
+// `make` creates each worker's task (default: the kind's).
+Run run_sweep(const SweepSpec& spec, int n_workers, StoreOptions options = {},
+              const std::function<std::unique_ptr<Task>()>& make = nullptr) {
   Grid grid(spec);
   RunProvenance prov;
   prov.command_line = "test";
@@ -70,7 +74,7 @@ Run run_sweep(const SweepSpec& spec, int n_workers, StoreOptions options = {}) {
     std::vector<int> ids;
     for (int w = 1; w <= n_workers; ++w) {
       ends.push_back(net.endpoint(w));
-      tasks.push_back(spec.kind->make());
+      tasks.push_back(make ? make() : spec.kind->make());
       ids.push_back(w);
     }
     for (int w = 0; w < n_workers; ++w) {
@@ -78,6 +82,7 @@ Run run_sweep(const SweepSpec& spec, int n_workers, StoreOptions options = {}) {
         WorkerIdentity who;
         who.rank = w + 1;
         who.host = "test";
+        who.pack = spec.run.pack;
         worker_loop(*ends[w], *tasks[w], *spec.kind, grid, who, nullptr);
       });
     }
@@ -345,6 +350,133 @@ TEST_CASE("points dispatched twice without a report run one at a time", "[engine
   CHECK(second[0].index == (suspect == 5 ? 6u : 5u));
   CHECK(s.on_outcome(2, second[0], true, 1.0) == Scheduler::Verdict::kDone);
   CHECK(s.exhausted());
+}
+
+// Every hand-out of a scheduler until it is finished, every point done.
+std::vector<std::vector<std::uint64_t>> drain(Scheduler& s) {
+  std::vector<std::vector<std::uint64_t>> out;
+  while (!s.finished()) {
+    auto batch = s.next_batch(1);
+    REQUIRE(!batch.empty());
+    out.emplace_back();
+    for (const auto& w : batch) {
+      out.back().push_back(w.index);
+      (void)s.on_outcome(1, w, true, 1.0);
+    }
+  }
+  return out;
+}
+
+TEST_CASE("packs are fixed by the grid: a setup's points in grid order, K at a time, whole", "[engine][scheduler][pack]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger empty;
+  SchedulerConfig cfg;
+  cfg.pack = 3;
+  cfg.pack_key = [](std::uint64_t i) { return std::to_string(i % 2); };  // two setups
+  Scheduler s(grid, empty, cfg);
+  const auto packs = drain(s);
+  REQUIRE(packs.size() == 8);
+  CHECK(packs[0] == std::vector<std::uint64_t>{0, 2, 4});
+  CHECK(packs[1] == std::vector<std::uint64_t>{1, 3, 5});
+  CHECK(packs[2] == std::vector<std::uint64_t>{6, 8, 10});
+  CHECK(packs[7] == std::vector<std::uint64_t>{19, 21, 23});
+  // Without a setup key every point is of one setup: consecutive indices.
+  SchedulerConfig one;
+  one.pack = 5;
+  Scheduler t(grid, empty, one);
+  const auto consecutive = drain(t);
+  REQUIRE(consecutive.size() == 5);
+  CHECK(consecutive[0] == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
+  CHECK(consecutive[4] == std::vector<std::uint64_t>{20, 21, 22, 23});
+}
+
+TEST_CASE("a resumed pack keeps its grid-fixed mates; a retried point goes with none in flight", "[engine][scheduler][pack]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  Ledger ledger;
+  ledger.done.insert(2);
+  ledger.pending_attempts[4] = 1;  // in flight when the last run stopped
+  SchedulerConfig cfg;
+  cfg.pack = 4;
+  Scheduler s(grid, ledger, cfg);
+  auto first = s.next_batch(1);  // the unfinished point first, with its pack {4, 5, 6, 7}
+  REQUIRE(first.size() == 4);
+  CHECK(first[0].index == 4);
+  CHECK(first[0].attempt == 2);
+  CHECK(first[1].index == 5);
+  CHECK(first[1].attempt == 1);
+  CHECK(first[3].index == 7);
+  auto second = s.next_batch(2);  // what is left of {0, 1, 2, 3}
+  REQUIRE(second.size() == 3);
+  CHECK(second[0].index == 0);
+  CHECK(second[1].index == 1);
+  CHECK(second[2].index == 3);
+  // A failed point runs again; its mates are in flight or done, so it goes alone.
+  CHECK(s.on_outcome(1, first[1], false, 1.0) == Scheduler::Verdict::kRetry);
+  auto retry = s.next_batch(1);
+  REQUIRE(retry.size() == 1);
+  CHECK(retry[0].index == 5);
+  CHECK(retry[0].attempt == 2);
+}
+
+TEST_CASE("run.pack: each pack is one run_many call; a failing point fails alone", "[engine][pack]") {
+  const std::string dir = temp_dir("pack");
+  SweepSpec spec = make_spec(dir + "/p.h5", ", fail: throw, fail_x: 3",
+                             "{max_retries: 1, log_seconds: 100, pack: 4}");
+  // Records the points of each run_many call; the probe's own code runs them.
+  struct Recorder : Task {
+    explicit Recorder(std::unique_ptr<Task> inner, std::mutex& m, std::vector<std::vector<std::uint64_t>>& calls)
+        : inner_(std::move(inner)), m_(m), calls_(calls) {}
+    TaskResult run(const Point& p, const TaskContext& ctx) override { return inner_->run(p, ctx); }
+    std::vector<PointOutcome> run_many(const std::vector<Point>& points, const TaskContext& ctx) override {
+      {
+        std::lock_guard lock(m_);
+        calls_.emplace_back();
+        for (const auto& p : points) calls_.back().push_back(p.index);
+      }
+      return inner_->run_many(points, ctx);
+    }
+    std::unique_ptr<Task> inner_;
+    std::mutex& m_;
+    std::vector<std::vector<std::uint64_t>>& calls_;
+  };
+  std::mutex m;
+  std::vector<std::vector<std::uint64_t>> calls;
+  Run r = run_sweep(spec, 2, {}, [&] { return std::make_unique<Recorder>(spec.kind->make(), m, calls); });
+  Grid grid(spec);
+  std::set<std::uint64_t> failing;
+  for (std::uint64_t i = 0; i < grid.size(); ++i) {
+    if (grid.at(i).settings.number("x") == 3) failing.insert(i);
+  }
+  REQUIRE(failing.size() == 4);
+  CHECK(r.ledger.failed.size() == 4);
+  CHECK(r.ledger.done.size() == 20);
+  for (auto i : failing) CHECK(r.ledger.failed.contains(i));
+  // Every call ran one of the grid's packs (0-3, 4-7, ...), whole: the failing points (12-15,
+  // one pack) were retried together, and the others' results are their own.
+  std::sort(calls.begin(), calls.end());
+  REQUIRE(calls.size() == 7);
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    const std::uint64_t first = 4 * (k <= 3 ? k : k - 1);
+    CHECK(calls[k] == std::vector<std::uint64_t>{first, first + 1, first + 2, first + 3});
+  }
+  CHECK(calls[3] == calls[4]);
+  // The same values as an unpacked sweep.
+  SweepSpec plain = make_spec(dir + "/u.h5", ", fail: throw, fail_x: 3", "{max_retries: 1, log_seconds: 100}");
+  (void)run_sweep(plain, 2);
+  CHECK(metric_f(dir + "/p.h5") == metric_f(dir + "/u.h5"));
+}
+
+TEST_CASE("run.pack is refused where points do not run in the worker's own process", "[engine][pack][config]") {
+  auto refused = [](const std::string& run) {
+    const std::string yaml = "sweep: {name: p, output: p.h5}\ngrid:\n  x: [0, 1]\ntask: {kind: probe}\nrun: " + run + "\n";
+    auto r = parse_spec(yaml, "p.yaml", {}, registry());
+    return r.spec ? std::string() : r.errors[0].format();
+  };
+  CHECK(refused("{pack: 4}").empty());
+  CHECK_THAT(refused("{pack: 4, isolation: process}"), Catch::Contains("run.pack"));
+  CHECK_THAT(refused("{pack: 0}"), Catch::Contains("pack"));
 }
 
 TEST_CASE("a sweep over 3 worker threads records every point once with the probe's values", "[engine]") {

@@ -265,6 +265,7 @@ int run(int argc, char** argv, const Options& opt) {
   who.node_worker_index = mpi ? mpi->node_worker_index() : 0;
   who.node_workers = mpi ? mpi->node_workers() : 1;
   who.grace_seconds = spec.run.grace_seconds;
+  who.pack = spec.run.pack;
   std::atomic<bool> cancel{false};
   StopWatcher stop_watcher;
   who.stopping = stop_watcher.flag();

@@ -24,7 +24,8 @@ namespace {
 constexpr std::size_t kMaxInputBytes = 1u << 20;     // refuse configs over 1 MiB (yaml-cpp needs ~90x)
 constexpr int kMaxNesting = 64;                      // deepest bracket/indent nesting accepted
 constexpr std::int64_t kMaxAxisValues = 10'000'000;  // values one axis may expand to
-constexpr std::size_t kMaxErrors = 200;              // stop collecting after this many
+constexpr std::size_t kMaxErrors = 200;
+constexpr std::int64_t kMaxPack = 4096;  // points one call may run together (run.pack)              // stop collecting after this many
 
 const std::vector<std::string> kTopKeys = {"sweep", "grid", "sample", "search", "zip", "exclude", "task", "run"};
 const std::vector<std::string> kSearchKeys = {"kind", "axis", "scale", "bounds", "metric", "threshold", "tolerance", "parallel", "monotone_tolerance"};
@@ -34,7 +35,7 @@ const std::vector<std::string> kSweepKeys = {"name", "output", "seed", "descript
 const std::vector<std::string> kRunKeys = {
     "max_retries", "fail_fast",      "grace_seconds",  "log_seconds",   "flush_seconds", "batch",
     "cache_dir",   "timeout",        "kill_grace",     "gpus_per_point", "cpus_per_point",
-    "keep_workdirs", "workdir_root", "isolation"};
+    "keep_workdirs", "workdir_root", "isolation", "pack"};
 // The keys of a `command` kind's task: section besides its parameters' fixed values.
 const std::vector<std::string> kCommandKeys = {"kind", "argv", "params", "metrics", "curves"};
 const std::vector<std::string> kParamKeys = {"default", "type", "min", "max", "choices", "doc"};
@@ -1278,6 +1279,7 @@ std::string SweepSpec::resolved_yaml() const {
   e << YAML::Key << "keep_workdirs" << YAML::Value << run.keep_workdirs;
   e << YAML::Key << "workdir_root" << YAML::Value << run.workdir_root;
   e << YAML::Key << "isolation" << YAML::Value << run.isolation;
+  e << YAML::Key << "pack" << YAML::Value << run.pack;
   e << YAML::EndMap;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
@@ -1463,7 +1465,25 @@ void read_run(Checker& c, YAML::Node& root, SweepSpec& spec) {
       SettingSpec isolation = typed_spec(ValueType::kString);
       isolation.choices = {"none", "process"};
       read_field(c, run, "run", "isolation", isolation, spec.run.isolation);
+      read_field(c, run, "run", "pack", integer_spec(1, kMaxPack), spec.run.pack);
     }
+  }
+}
+
+// run.pack > 1 needs points a kind runs in its own process, one grid at a time: not children,
+// not a search (whose points are chosen one round at a time).
+void check_pack(Checker& c, const YAML::Node& root, const SweepSpec& spec) {
+  if (spec.run.pack <= 1) return;
+  const YAML::Node node = root["run"]["pack"];
+  if (spec.kind != nullptr && spec.kind->declared_by_config) {
+    c.error(node, "run.pack", "a `command` sweep runs one child per point; packing does not apply",
+            "remove run.pack");
+  } else if (spec.run.isolation == "process") {
+    c.error(node, "run.pack", "run.isolation: process runs each point in its own child process",
+            "use run.pack or run.isolation: process, not both");
+  } else if (root["search"]) {
+    c.error(node, "run.pack", "a search chooses its points a round at a time; packing does not apply",
+            "remove run.pack");
   }
 }
 
@@ -2072,6 +2092,7 @@ ParseResult parse_spec(std::string_view text, const std::string& source,
   YAML::Node task = root["task"];
   read_kind(c, root, task, registry, spec);
   read_run(c, root, spec);
+  check_pack(c, root, spec);
   if (spec.kind == nullptr) {
     // Without a kind the grid and task settings cannot be checked; report what we have.
     result.errors = std::move(c.errors());

@@ -66,6 +66,9 @@ struct RunPolicy {
   std::string keep_workdirs = "failed";  // always | failed | never
   std::string workdir_root;    // parent of the work directories; "" = <output>.runs
   std::string isolation = "none";  // none | process: built-in kinds' points in a child process
+  // Points one worker runs in one call (Task::run_many): groups fixed by the grid (points of
+  // one setup, in grid order, K at a time), so a point's pack never depends on timing.
+  int pack = 1;
 };
 
 // A fully resolved, validated sweep.

@@ -57,8 +57,16 @@ double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
 }
 
 // The scheduler's part of the run policy, so that the Coordinator can build its Scheduler in place.
-SchedulerConfig scheduler_config(const SweepSpec& spec, const CoordinatorSettings& settings) {
+SchedulerConfig scheduler_config(const SweepSpec& spec, const Grid& grid,
+                                 const CoordinatorSettings& settings) {
   SchedulerConfig cfg;
+  cfg.pack = spec.run.pack;
+  if (spec.kind != nullptr && spec.kind->setup_key) {
+    cfg.pack_key = [&spec, &grid](std::uint64_t index) {
+      const Point p = grid.at(index);
+      return spec.kind->setup_key(p.settings, p.replicate);
+    };
+  }
   cfg.search_spec = spec.search ? &spec : nullptr;
   cfg.max_retries = settings.policy.max_retries;
   cfg.supervised_children = runs_children(spec, settings.policy);
@@ -80,7 +88,7 @@ class Coordinator {
         grid_(grid),
         settings_(settings),
         spec_(spec),
-        sched_(grid, store.ledger(), scheduler_config(spec, settings)),
+        sched_(grid, store.ledger(), scheduler_config(spec, grid, settings)),
         progress_(settings.live_progress, settings.policy.log_seconds, settings.quiet),
         active_count_(workers.size()),
         stop_wait_(stop_wait_seconds(spec, settings.policy)) {

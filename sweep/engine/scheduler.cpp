@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "sweep/core/error.h"
+
 namespace emsweep {
 namespace {
 
@@ -73,6 +75,48 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
   // Finished points are skipped by the cursor via the ledger's sets.
   done_ = &ledger.done;
   failed_ = &ledger.failed;
+  if (config_.pack > 1 && !search_) build_packs();
+}
+
+void Scheduler::build_packs() {
+  if (grid_->full_size() > kMaxShardCount) {
+    throw ConfigError("run.pack: the grid has " + std::to_string(grid_->full_size()) +
+                          " points; packs are formed from the whole grid, up to " +
+                          std::to_string(kMaxShardCount),
+                      "shard the sweep (--shard) or remove run.pack");
+  }
+  pack_of_.assign(grid_->full_size(), kNoPack);
+  std::unordered_map<std::string, std::uint32_t> open;  // setup -> its pack being filled
+  for (std::uint64_t i = grid_->next_kept(0); i < grid_->full_size(); i = grid_->next_kept(i + 1)) {
+    if (!grid_->in_shard(i, config_.shard)) continue;
+    const std::string key = config_.pack_key ? config_.pack_key(i) : std::string();
+    auto [it, fresh] = open.try_emplace(key, static_cast<std::uint32_t>(packs_.size()));
+    if (!fresh && packs_[it->second].size() >= static_cast<std::size_t>(config_.pack)) {
+      it->second = static_cast<std::uint32_t>(packs_.size());
+      fresh = true;
+    }
+    if (fresh) packs_.emplace_back();
+    packs_[it->second].push_back(i);
+    pack_of_[i] = it->second;
+  }
+}
+
+void Scheduler::add_pack_mates(std::vector<WorkItem>& out) {
+  const std::uint64_t first = out.front().index;
+  if (first >= pack_of_.size() || pack_of_[first] == kNoPack) return;
+  for (std::uint64_t i : packs_[pack_of_[first]]) {
+    if (i == first) continue;
+    auto queued = std::find_if(retries_.begin(), retries_.end(),
+                               [&](const WorkItem& w) { return w.index == i; });
+    if (queued != retries_.end()) {
+      out.push_back(*queued);
+      retries_.erase(queued);
+    } else if (!skip_.contains(i) && !done_->contains(i) && !failed_->contains(i)) {
+      out.push_back({i, 1});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WorkItem& x, const WorkItem& y) { return x.index < y.index; });
 }
 
 std::vector<ExhaustedPoint> Scheduler::take_exhausted() {
@@ -148,7 +192,8 @@ std::vector<WorkItem> Scheduler::next_batch(int worker) {
   std::vector<WorkItem> out;
   auto& mine = flying_[worker];
   if (stopped_) return out;
-  const std::size_t n = isolated_.empty() || isolated_flying_ ? batch_size() : 0;
+  const bool packing = !packs_.empty();
+  const std::size_t n = isolated_.empty() || isolated_flying_ ? (packing ? 1 : batch_size()) : 0;
   if (n == 0) {  // a crash suspect travels alone
     out.push_back(isolated_.front());
     isolated_.pop_front();
@@ -165,6 +210,8 @@ std::vector<WorkItem> Scheduler::next_batch(int worker) {
     if (!next_fresh(w)) break;
     out.push_back(w);
   }
+  // A pack travels whole: one message, one call of the task (a crash suspect still goes alone).
+  if (packing && n == 1 && !out.empty()) add_pack_mates(out);
   for (const auto& w : out) {
     mine.push_back(w);
     skip_.insert(w.index);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,12 @@ struct SchedulerConfig {
   // cannot take its rank down, so an attempt cut off by a lost rank or job is not the point's
   // doing. Only reported failures use up its retries, and such points never run isolated.
   bool supervised_children = false;
+  // run.pack: points that share a setup are handed out together, up to `pack` at a time, in
+  // groups fixed by the grid (its points of one pack_key, in index order, `pack` at a time), so
+  // that which points a call runs together never depends on timing. Not with a search.
+  int pack = 1;
+  // The setup of the point at a full-product index (TaskKindInfo::setup_key); null: one setup.
+  std::function<std::string(std::uint64_t index)> pack_key;
 };
 
 // A point whose attempts ran out before this run started (its process kept crashing).
@@ -87,6 +94,10 @@ class Scheduler {
 
  private:
   [[nodiscard]] bool next_fresh(WorkItem& out);
+  // Groups the grid's points into packs (SchedulerConfig::pack).
+  void build_packs();
+  // The rest of `first`'s pack that can run now: its queued retries and its fresh points.
+  void add_pack_mates(std::vector<WorkItem>& out);
   [[nodiscard]] std::size_t batch_size() const;
 
   const Grid* grid_;
@@ -110,6 +121,9 @@ class Scheduler {
   double mean_seconds_ = 0;
   bool stopped_ = false;
   std::unique_ptr<SearchState> search_;
+  static constexpr std::uint32_t kNoPack = ~std::uint32_t{0};
+  std::vector<std::uint32_t> pack_of_;             // full-product index -> pack (packing only)
+  std::vector<std::vector<std::uint64_t>> packs_;  // each pack's indices, ascending
 };
 
 }  // namespace emsweep

@@ -7,9 +7,9 @@
 #include <mutex>
 #include <thread>
 
-#include "sweep/engine/signals.h"
-
+#include "sweep/core/error.h"
 #include "sweep/core/value.h"
+#include "sweep/engine/signals.h"
 
 namespace emsweep {
 namespace {
@@ -39,63 +39,142 @@ std::string check_result(const TaskKindInfo& kind, const TaskResult& r) {
 
 }  // namespace
 
-PointRecord run_point(Task& task, const TaskKindInfo& kind, const Grid& grid, const WorkItem& item,
-                      const WorkerIdentity& who, const std::atomic<bool>* cancel) {
+namespace {
+
+TaskContext context_for(const WorkItem& item, const WorkerIdentity& who,
+                        const std::atomic<bool>* cancel) {
+  TaskContext ctx;
+  ctx.attempt = static_cast<int>(item.attempt);
+  ctx.rank = who.rank;
+  ctx.local_rank = who.local_rank;
+  ctx.cache_dir = who.cache_dir;
+  ctx.cancel = cancel;
+  ctx.stopping = who.stopping;
+  ctx.grace_seconds = who.grace_seconds;
+  ctx.node_worker_index = who.node_worker_index;
+  ctx.node_workers = who.node_workers;
+  return ctx;
+}
+
+PointRecord started_record(const WorkItem& item, const WorkerIdentity& who) {
   PointRecord rec;
   rec.index = item.index;
   rec.attempts = item.attempt;
   rec.rank = who.rank;
   rec.host = who.host;
   rec.start_time = unix_now();
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    Point p = grid.at(item.index);
-    rec.point_id = p.id;
-    rec.replicate = p.replicate;
-    TaskContext ctx;
-    ctx.attempt = static_cast<int>(item.attempt);
-    ctx.rank = who.rank;
-    ctx.local_rank = who.local_rank;
-    ctx.cache_dir = who.cache_dir;
-    ctx.cancel = cancel;
-    ctx.stopping = who.stopping;
-    ctx.grace_seconds = who.grace_seconds;
-    ctx.node_worker_index = who.node_worker_index;
-    ctx.node_workers = who.node_workers;
-    TaskResult r = task.run(p, ctx);
-    rec.curves = std::move(r.curves);
-    rec.provenance = std::move(r.provenance);
-    rec.detail = std::move(r.detail);
-    if (std::string why = check_result(kind, r); !why.empty()) {
+  return rec;
+}
+
+// The record's outcome from what the task returned, or from the exception it threw.
+void settle(PointRecord& rec, const TaskKindInfo& kind, TaskResult* r, const std::exception_ptr& error) {
+  if (r != nullptr) {
+    rec.curves = std::move(r->curves);
+    rec.provenance = std::move(r->provenance);
+    rec.detail = std::move(r->detail);
+    if (std::string why = check_result(kind, *r); !why.empty()) {
       rec.status = PointStatus::kFailed;
       rec.error = why;
       rec.detail.outcome = "bad_metric";
     } else {
       rec.status = PointStatus::kDone;
-      rec.metrics = std::move(r.metrics);
+      rec.metrics = std::move(r->metrics);
     }
-  } catch (const TaskCancelled& e) {
-    rec.status = PointStatus::kCancelled;
-    rec.error = e.what();
-  } catch (const TaskFailed& e) {
-    rec.status = PointStatus::kFailed;
-    rec.error = e.what();
-    rec.detail = e.detail;
-    rec.curves = e.curves;  // a failed point keeps the curves it reported
-  } catch (const std::exception& e) {
-    rec.status = PointStatus::kFailed;
-    rec.error = e.what();
-    rec.detail.outcome = "error";
+  } else {
+    try {
+      std::rethrow_exception(error);
+    } catch (const TaskCancelled& e) {
+      rec.status = PointStatus::kCancelled;
+      rec.error = e.what();
+    } catch (const TaskFailed& e) {
+      rec.status = PointStatus::kFailed;
+      rec.error = e.what();
+      rec.detail = e.detail;
+      rec.curves = e.curves;  // a failed point keeps the curves it reported
+    } catch (const std::exception& e) {
+      rec.status = PointStatus::kFailed;
+      rec.error = e.what();
+      rec.detail.outcome = "error";
+    } catch (...) {
+      rec.status = PointStatus::kFailed;
+      rec.error = "the task threw something that is not a std::exception";
+      rec.detail.outcome = "error";
+    }
+  }
+  if (rec.status != PointStatus::kDone) rec.metrics.clear();
+  if (rec.status == PointStatus::kCancelled) rec.curves.clear();
+}
+
+}  // namespace
+
+PointRecord run_point(Task& task, const TaskKindInfo& kind, const Grid& grid, const WorkItem& item,
+                      const WorkerIdentity& who, const std::atomic<bool>* cancel) {
+  PointRecord rec = started_record(item, who);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    Point p = grid.at(item.index);
+    rec.point_id = p.id;
+    rec.replicate = p.replicate;
+    TaskResult r = task.run(p, context_for(item, who, cancel));
+    settle(rec, kind, &r, nullptr);
   } catch (...) {
-    rec.status = PointStatus::kFailed;
-    rec.error = "the task threw something that is not a std::exception";
-    rec.detail.outcome = "error";
+    settle(rec, kind, nullptr, std::current_exception());
   }
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.end_time = unix_now();
-  if (rec.status != PointStatus::kDone) rec.metrics.clear();
-  if (rec.status == PointStatus::kCancelled) rec.curves.clear();
   return rec;
+}
+
+std::vector<PointRecord> run_pack(Task& task, const TaskKindInfo& kind, const Grid& grid,
+                                  const std::vector<WorkItem>& items, const WorkerIdentity& who,
+                                  const std::atomic<bool>* cancel) {
+  std::vector<PointRecord> recs;
+  std::vector<Point> points;
+  std::vector<std::size_t> slot;  // record of each point given to run_many
+  for (const auto& item : items) {
+    recs.push_back(started_record(item, who));
+    try {
+      Point p = grid.at(item.index);
+      recs.back().point_id = p.id;
+      recs.back().replicate = p.replicate;
+      points.push_back(std::move(p));
+      slot.push_back(recs.size() - 1);
+    } catch (...) {
+      settle(recs.back(), kind, nullptr, std::current_exception());
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<PointOutcome> outcomes;
+  std::exception_ptr whole;  // run_many itself failed: every point's outcome
+  if (!points.empty()) {
+    try {
+      outcomes = task.run_many(points, context_for(items[slot.front()], who, cancel));
+      if (outcomes.size() != points.size()) {
+        throw Error("task kind '" + kind.name + "' returned " + std::to_string(outcomes.size()) +
+                    " outcomes for a pack of " + std::to_string(points.size()) + " points");
+      }
+    } catch (...) {
+      whole = std::current_exception();
+    }
+  }
+  // A pack's points share its wall time: each is charged an equal part.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double end = unix_now();
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    PointRecord& rec = recs[slot[k]];
+    if (whole) {
+      settle(rec, kind, nullptr, whole);
+    } else if (outcomes[k].result) {
+      settle(rec, kind, &*outcomes[k].result, nullptr);
+    } else {
+      settle(rec, kind, nullptr,
+             outcomes[k].error ? outcomes[k].error
+                               : std::make_exception_ptr(Error("the task returned no outcome")));
+    }
+    rec.seconds = seconds / static_cast<double>(points.size());
+    rec.end_time = end;
+  }
+  return recs;
 }
 
 StopWatcher::StopWatcher() : thread_([this] { watch(); }) {}
@@ -137,8 +216,14 @@ void worker_loop(Transport& transport, Task& task, const TaskKindInfo& kind, con
     queue.pop_front();
     std::vector<std::string> encoded;
     encoded.reserve(batch.size());
-    for (const auto& item : batch) {
-      encoded.push_back(encode(run_point(task, kind, grid, item, who, cancel)));
+    if (who.pack > 1 && batch.size() > 1) {
+      for (const auto& rec : run_pack(task, kind, grid, batch, who, cancel)) {
+        encoded.push_back(encode(rec));
+      }
+    } else {
+      for (const auto& item : batch) {
+        encoded.push_back(encode(run_point(task, kind, grid, item, who, cancel)));
+      }
     }
     transport.send(0, Tag::kResults, encode_results(encoded));
     while (auto m = transport.receive(std::chrono::microseconds(0))) take(std::move(*m));

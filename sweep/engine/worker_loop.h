@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sweep/core/grid.h"
 #include "sweep/core/task.h"
@@ -25,6 +26,7 @@ struct WorkerIdentity {
   int node_workers = 1;       // worker ranks on this node
   const std::atomic<bool>* stopping = nullptr;  // set once the sweep is stopping (StopWatcher)
   double grace_seconds = 0;                     // run.grace_seconds
+  int pack = 1;  // run.pack: a batch of several points is one pack (Task::run_many)
 };
 
 // Sets a flag once a stop signal has arrived (checked ten times a second on its own thread),
@@ -53,6 +55,15 @@ class StopWatcher {
 [[nodiscard]] PointRecord run_point(Task& task, const TaskKindInfo& kind, const Grid& grid,
                                     const WorkItem& item, const WorkerIdentity& who,
                                     const std::atomic<bool>* cancel);
+
+// Runs a pack's points in one Task::run_many call: their records, in `items` order, each
+// settled as run_point settles one. Each point is charged an equal part of the call's wall
+// time; an exception from run_many itself is every point's failure.
+[[nodiscard]] std::vector<PointRecord> run_pack(Task& task, const TaskKindInfo& kind,
+                                                const Grid& grid,
+                                                const std::vector<WorkItem>& items,
+                                                const WorkerIdentity& who,
+                                                const std::atomic<bool>* cancel);
 
 // Receives batches until told to stop; sends each batch's records back in one message.
 void worker_loop(Transport& transport, Task& task, const TaskKindInfo& kind, const Grid& grid,
