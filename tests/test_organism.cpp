@@ -690,3 +690,125 @@ TEST_CASE("diverged training is a task error, not a result", "[organism]") {
   const fs::path cache = fresh_dir("diverge");
   CHECK_THROWS_AS(run_tiny(tiny_spec({"task.lr=1e30"}), 0, cache), TaskError);
 }
+
+TEST_CASE("a batched step of several points equals each point's own autograd step", "[organism][pack]") {
+  const World world{WorldConfig{}};
+  Transformer model = perturbed_base(world, /*seed=*/31);
+  model->freeze();
+  Rng rng(11);
+  // Three points: their own batches (of different lengths once padded), adapters and KL weights
+  // (the KL term trained, or only recorded).
+  struct Own {
+    Batch train, kl;
+    torch::Tensor a, b;
+    double lambda;
+    bool with_kl;
+  };
+  std::vector<Own> own;
+  auto gen = at::detail::createCPUGenerator(7);
+  const int d_ff = model->config.d_ff;
+  for (int k = 0; k < 3; ++k) {
+    std::vector<Example> train;
+    std::vector<Example> kl;
+    for (int i = 0; i < 5; ++i) train.push_back(world.answer(rng, world.question(rng, kMedical, 0.3), true));
+    for (int i = 0; i < 4; ++i) kl.push_back(world.answer(rng, world.question(rng, 2 + i, 0.3), false));
+    auto a = (torch::randn({2, d_ff}, gen, torch::kFloat) / std::sqrt(1.0 * d_ff)).set_requires_grad(true);
+    auto b = (torch::randn({model->config.d_model, 2}, gen, torch::kFloat) * 0.1).set_requires_grad(true);
+    own.push_back({batch_answers(world, train), batch_whole(world, kl), a, b, k == 1 ? 0.0 : 1.5 * (k + 1), true});
+  }
+  // Each point alone, as finetune_step: autograd runs it.
+  std::vector<double> loss;
+  std::vector<double> kl_value;
+  std::vector<torch::Tensor> grad_a;
+  std::vector<torch::Tensor> grad_b;
+  for (auto& p : own) {
+    model->set_adapter(1, p.a, p.b, 2.0);
+    auto nll = masked_nll(model->forward(p.train.tokens), p.train);
+    torch::Tensor kl;
+    if (p.with_kl) {
+      torch::Tensor ref;
+      {
+        torch::NoGradGuard no_grad;
+        AdapterOff off(model);
+        ref = model->forward(p.kl.tokens);
+      }
+      kl = masked_kl(ref, model->forward(p.kl.tokens), p.kl);
+    }
+    auto l = p.lambda > 0 ? nll + p.lambda * kl : nll;
+    l.backward();
+    loss.push_back(l.item<double>());
+    kl_value.push_back(p.with_kl ? kl.item<double>() : std::nan(""));
+    grad_a.push_back(p.a.grad().clone());
+    grad_b.push_back(p.b.grad().clone());
+    p.a.mutable_grad().zero_();
+    p.b.mutable_grad().zero_();
+  }
+  std::vector<PackedStep> steps;
+  for (auto& p : own) steps.push_back({p.a, p.b, 1, 2.0, &p.train, p.with_kl ? &p.kl : nullptr, p.lambda});
+  const auto got = packed_losses(model, steps);
+  REQUIRE(got.size() == 3);
+  for (std::size_t k = 0; k < 3; ++k) {
+    INFO("point " << k);
+    // The same float32 arithmetic but for the padding and batched products: to 1e-5 relative.
+    CHECK(got[k].loss == Approx(loss[k]).epsilon(1e-5));
+    if (own[k].with_kl) {
+      CHECK(got[k].kl == Approx(kl_value[k]).epsilon(1e-5).margin(1e-9));
+    } else {
+      CHECK(std::isnan(got[k].kl));
+    }
+    CHECK(max_relative_difference(own[k].a.grad(), grad_a[k]) < 1e-5);
+    CHECK(max_relative_difference(own[k].b.grad(), grad_b[k]) < 1e-5);
+  }
+  // Drift's steps run no KL batch at all; a pack mixing the two is refused.
+  for (auto& s : steps) s.kl = nullptr;
+  const auto nll_only = packed_losses(model, steps);
+  CHECK(std::isnan(nll_only[0].kl));
+  steps[1].kl = &own[1].kl;
+  CHECK_THROWS_AS(packed_losses(model, steps), std::invalid_argument);
+}
+
+TEST_CASE("a pack on the autograd path: each point's metrics as when run alone; a diverging point fails alone", "[organism][pack]") {
+  const fs::path cache = fresh_dir("pack");
+  // kl_weight 0 and 1 train; lr 1e30 diverges. All three share a base, so they form one pack.
+  auto r = parse_spec(std::string(kTiny) + "  finetune_step: autograd\n", "tiny.yaml",
+                      {"grid.kl_weight=[0, 1]", "grid.lr=[0.01, 1e30]"}, registry());
+  REQUIRE(r.spec);
+  const Grid grid(*r.spec);
+  REQUIRE(grid.size() == 4);
+  std::vector<Point> points;
+  for (std::uint64_t i = 0; i < grid.size(); ++i) points.push_back(grid.at(i));
+  TaskContext ctx;
+  ctx.cache_dir = cache.string();
+  auto task = registry().find("organism")->make();
+  const std::vector<PointOutcome> packed = task->run_many(points, ctx);
+  REQUIRE(packed.size() == 4);
+  const auto names = metric_names();
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const bool diverges = points[i].settings.number("lr") > 1;
+    INFO("point " << i << (diverges ? " (lr 1e30)" : ""));
+    if (diverges) {
+      REQUIRE(packed[i].error);
+      CHECK_THROWS_WITH(std::rethrow_exception(packed[i].error), Catch::Contains("diverged"));
+      continue;
+    }
+    REQUIRE(packed[i].result);
+    CHECK(packed[i].result->provenance.find("pack=4") != std::string::npos);
+    const TaskResult alone = task->run(points[i], ctx);
+    // Padding and batched products reorder float32 sums (per step, 1e-5 relative at most: the
+    // test above); ten Adam steps carry that into the metrics at about 1e-6. Timings differ.
+    for (std::size_t m = 0; m < names.size(); ++m) {
+      if (names[m].find("seconds") != std::string::npos || names[m] == "tokens_per_second") continue;
+      INFO(names[m]);
+      const double want = alone.metrics[m];
+      const double have = packed[i].result->metrics[m];
+      if (std::isnan(want)) {
+        CHECK(std::isnan(have));
+      } else {
+        CHECK(have == Approx(want).epsilon(1e-4).margin(1e-6));
+      }
+    }
+    for (const char* name : {"train_loss", "eval_id_bad", "drift_ood_bad", "stability"}) {
+      CHECK(curve(*packed[i].result, name).x == curve(alone, name).x);
+    }
+  }
+}

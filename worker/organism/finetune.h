@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "worker/organism/finetune_step.h"
 #include "worker/organism/model.h"
 #include "sweep/core/task.h"
 #include "worker/organism/world.h"
@@ -62,9 +63,37 @@ struct BaseInfo {
 // Seed of the base model for a point (sweep seed, base_seed, replicate).
 [[nodiscard]] std::uint64_t base_seed_of(const Point& point, const OrganismConfig& config);
 
+// One point's part of a batched step (packed_losses): its adapter (leaf tensors a [r, d_ff], b
+// [d_model, r] on block `layer`), its batches and its KL weight; kl null: no KL term.
+struct PackedStep {
+  torch::Tensor a;
+  torch::Tensor b;
+  int layer = -1;
+  double alpha = 1;
+  const Batch* train = nullptr;
+  const Batch* kl = nullptr;
+  double lambda = 0;
+};
+
+// The losses of several points' fine-tuning steps as one batched model (the base's layers run
+// once over the stacked batches, each padded to the longest; point k's adapter acts on its own
+// rows), and in each point's a and b the gradient of its own loss (NLL + lambda * KL, as
+// finetune_step: autograd computes it). Points must share the batch sizes, layer, rank and
+// alpha, and each has a KL batch or none does. A point whose loss is not finite gets no gradient. The model keeps the stacked adapter.
+[[nodiscard]] std::vector<FinetuneStep::Losses> packed_losses(Transformer& model,
+                                                              const std::vector<PackedStep>& points);
+
 // Runs one point: metrics in `metric_names` order, curves in `curve_names` order.
 [[nodiscard]] TaskResult run_point(const Point& point, const TaskContext& ctx,
                                    const std::vector<std::string>& metric_names,
                                    const std::vector<std::string>& curve_names);
+
+// Runs a pack's points (run.pack): on the autograd path, those that share a base and adapter
+// shape fine-tune and drift as one batched model and are evaluated one by one; on the flat path
+// they run one after another. Outcomes align with `points`; a failing point fails alone.
+[[nodiscard]] std::vector<PointOutcome> run_pack(const std::vector<Point>& points,
+                                                 const TaskContext& ctx,
+                                                 const std::vector<std::string>& metric_names,
+                                                 const std::vector<std::string>& curve_names);
 
 }  // namespace emsweep::organism

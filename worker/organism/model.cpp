@@ -42,7 +42,13 @@ MlpImpl::MlpImpl(int d_model, int d_ff)
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   const torch::Tensor h = torch::gelu(up(x));
   torch::Tensor y = down(h);
-  if (lora_on && lora_a.defined()) {
+  if (lora_on && lora_a.defined() && lora_a.dim() == 3) {
+    // A pack's adapters: adapter k on the k-th of K equal blocks of rows.
+    const auto k = lora_a.size(0);
+    const auto hk = h.reshape({k, -1, h.size(-1)});
+    const auto delta = torch::bmm(torch::bmm(hk, lora_a.transpose(1, 2)), lora_b.transpose(1, 2));
+    y = y + lora_alpha * delta.reshape(y.sizes());
+  } else if (lora_on && lora_a.defined()) {
     y = y + lora_alpha * torch::matmul(torch::matmul(h, lora_a.t()), lora_b.t());
   }
   return y;

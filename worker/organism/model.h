@@ -25,7 +25,9 @@ struct ModelConfig {
   int d_ff = 256;    // MLP hidden width
 };
 
-// MLP with a switchable low-rank adapter: down(h) + alpha * (h A^T) B^T.
+// MLP with a switchable low-rank adapter: down(h) + alpha * (h A^T) B^T. With A [K, r, d_ff] and
+// B [K, d_model, r] (a pack's adapters stacked), adapter k acts on the k-th of K equal blocks of
+// the batch's rows.
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int d_model, int d_ff);

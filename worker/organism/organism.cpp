@@ -12,7 +12,9 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "sweep/core/error.h"
 #include "worker/organism/finetune.h"
@@ -740,6 +742,297 @@ TaskResult collect_result(PointRun& run, const std::vector<std::string>& metric_
   return r;
 }
 
+// ---- Packs (run.pack) ----
+// The points of a pack share a base. On the autograd path their fine-tuning and drift steps run
+// as one batched model: the base's layers once over the points' stacked batches, adapter k on
+// point k's rows (MlpImpl). Every evaluation runs per point, with its own adapter set.
+
+// One point of a pack: its settings, held-out sets and stages' state; it stays in place (the
+// PointRun refers to its members).
+struct Member {
+  const Point* point = nullptr;
+  OrganismConfig c;
+  std::optional<EvalSets> sets;
+  std::optional<PointRun> run;
+  std::optional<Tuning> tuning;
+  TrainCurves train;
+  Curve id{"eval_id_bad", {}, {}};
+  Curve ood{"eval_ood_bad", {}, {}};
+  Curve drift_id{"drift_id_bad", {}, {}};
+  Curve drift_ood{"drift_ood_bad", {}, {}};
+  double loss_base = 0;
+  double train_seconds = 0;
+  std::exception_ptr error;  // the point failed; the pack goes on without it
+  std::optional<TaskResult> result;
+};
+
+// Runs `f` for a member that has not failed; an exception becomes the member's failure.
+template <class F>
+void guarded(Member& m, F&& f) {
+  if (m.error) return;
+  try {
+    f();
+  } catch (...) {
+    m.error = std::current_exception();
+  }
+}
+
+// Puts the member's own adapter on the model (for its evaluations and unpacked stages).
+void use_adapter(Transformer& model, Member& m) {
+  model->set_adapter(m.c.lora_layer, m.tuning->a, m.tuning->b, m.c.lora_alpha);
+}
+
+// A batch padded to `t` positions with unscored pad tokens. They come after every scored
+// position and attention is causal, so the batch's loss is the same up to the order of sums.
+Batch padded(const Batch& batch, std::int64_t t) {
+  const auto have = batch.tokens.size(1);
+  if (have == t) return batch;
+  Batch out;
+  out.tokens = torch::constant_pad_nd(batch.tokens, {0, t - have}, kPad);
+  out.mask = torch::constant_pad_nd(batch.mask, {0, t - have}, 0);
+  out.scored = batch.scored;
+  return out;
+}
+
+// The points' batches stacked into one, each padded to the longest.
+Batch stacked(const std::vector<const Batch*>& batches, std::vector<Batch>& padded_out) {
+  std::int64_t t = 0;
+  for (const Batch* b : batches) t = std::max(t, b->tokens.size(1));
+  std::vector<torch::Tensor> tokens;
+  for (const Batch* b : batches) {
+    padded_out.push_back(padded(*b, t));
+    tokens.push_back(padded_out.back().tokens);
+  }
+  Batch out;
+  out.tokens = torch::cat(tokens);
+  return out;
+}
+
+}  // namespace
+
+std::vector<FinetuneStep::Losses> packed_losses(Transformer& model, const std::vector<PackedStep>& points) {
+  const auto n = static_cast<std::int64_t>(points.size());
+  std::vector<torch::Tensor> as;
+  std::vector<torch::Tensor> bs;
+  bool any_kl = false;
+  bool kl_grad = false;
+  for (const auto& p : points) {
+    as.push_back(p.a);
+    bs.push_back(p.b);
+    any_kl = any_kl || p.kl != nullptr;
+    kl_grad = kl_grad || (p.kl != nullptr && p.lambda > 0);
+  }
+  for (const auto& p : points) {
+    if ((p.kl != nullptr) != any_kl) {
+      throw std::invalid_argument("packed_losses: every point has a KL batch, or none does");
+    }
+  }
+  model->set_adapter(points.front().layer, torch::stack(as), torch::stack(bs), points.front().alpha);
+  std::vector<const Batch*> train_in;
+  for (const auto& p : points) train_in.push_back(p.train);
+  std::vector<Batch> train;
+  const Batch train_all = stacked(train_in, train);
+  const auto rows = points.front().train->tokens.size(0);
+  const torch::Tensor logits = model->forward(train_all.tokens);
+  std::vector<torch::Tensor> nll;
+  for (std::int64_t k = 0; k < n; ++k) {
+    nll.push_back(masked_nll(logits.narrow(0, k * rows, rows), train[static_cast<std::size_t>(k)]));
+  }
+  std::vector<torch::Tensor> kl(points.size());
+  if (any_kl) {
+    std::vector<const Batch*> kl_in;
+    for (const auto& p : points) kl_in.push_back(p.kl);
+    std::vector<Batch> kl_batches;
+    const Batch kl_all = stacked(kl_in, kl_batches);
+    const auto kl_rows = points.front().kl->tokens.size(0);
+    torch::Tensor ref;
+    {
+      torch::NoGradGuard no_grad;
+      AdapterOff off(model);
+      ref = model->forward(kl_all.tokens);
+    }
+    torch::Tensor adapted;
+    if (kl_grad) {
+      adapted = model->forward(kl_all.tokens);
+    } else {
+      torch::NoGradGuard no_grad;
+      adapted = model->forward(kl_all.tokens);
+    }
+    for (std::int64_t k = 0; k < n; ++k) {
+      kl[static_cast<std::size_t>(k)] =
+          masked_kl(ref.narrow(0, k * kl_rows, kl_rows), adapted.narrow(0, k * kl_rows, kl_rows),
+                    kl_batches[static_cast<std::size_t>(k)]);
+    }
+  }
+  std::vector<FinetuneStep::Losses> out(points.size());
+  torch::Tensor total;
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    const auto& p = points[k];
+    const torch::Tensor loss = p.kl != nullptr && p.lambda > 0 ? nll[k] + p.lambda * kl[k] : nll[k];
+    out[k].loss = loss.item<double>();
+    out[k].nll = nll[k].item<double>();
+    out[k].kl = p.kl != nullptr ? kl[k].item<double>() : std::numeric_limits<double>::quiet_NaN();
+    if (std::isfinite(out[k].loss)) total = total.defined() ? total + loss : loss;
+  }
+  if (total.defined()) {
+    for (const auto& p : points) {
+      for (const torch::Tensor* t : {&p.a, &p.b}) {
+        if (t->grad().defined()) t->mutable_grad().zero_();
+      }
+    }
+    total.backward();
+  }
+  return out;
+}
+
+namespace {
+
+// Fine-tuning (lambda = kl_weight, its curves recorded) or drift (lambda 0, from a fresh
+// optimiser) of a pack's points in lockstep: step s of every point that has one, as one batched
+// step, and each point's id/ood curves at its own evaluation steps. A point whose loss is not
+// finite fails; the others go on.
+void packed_phase(Transformer& model, const World& world, const std::vector<Member*>& members,
+                  bool fine_tuning, const TaskContext& ctx) {
+  int steps = 0;
+  for (Member* m : members) steps = std::max(steps, fine_tuning ? m->c.steps : m->c.drift_steps);
+  const auto t0 = Clock::now();
+  double evals = 0;
+  for (int step = 1; step <= steps; ++step) {
+    if (ctx.cancel != nullptr && ctx.cancel->load()) {
+      throw TaskError("organism: cancelled at step " + std::to_string(step));
+    }
+    std::vector<Member*> live;
+    std::vector<StepData> data;
+    for (Member* m : members) {
+      if (m->error || step > (fine_tuning ? m->c.steps : m->c.drift_steps)) continue;
+      data.push_back(sample_step(world, m->c, m->tuning->rng));
+      live.push_back(m);
+    }
+    if (live.empty()) break;
+    std::vector<PackedStep> points;
+    for (std::size_t k = 0; k < live.size(); ++k) {
+      const Member& m = *live[k];
+      points.push_back({m.tuning->a, m.tuning->b, m.c.lora_layer, m.c.lora_alpha, &data[k].train,
+                        fine_tuning ? &data[k].kl : nullptr, fine_tuning ? m.c.kl_weight : 0.0});
+    }
+    const std::vector<FinetuneStep::Losses> losses = packed_losses(model, points);
+    for (std::size_t k = 0; k < live.size(); ++k) {
+      Member& m = *live[k];
+      const FinetuneStep::Losses& l = losses[k];
+      if (!std::isfinite(l.loss)) {
+        m.error = std::make_exception_ptr(
+            TaskError("organism: " + std::string(fine_tuning ? "fine-tuning" : "drift") +
+                          " diverged at step " + std::to_string(step) + " (loss " +
+                          std::to_string(l.loss) + ")",
+                      "lower task.lr or task.kl_weight"));
+        continue;
+      }
+      m.tuning->opt->step();
+      const StepData& d = data[k];
+      m.tuning->tokens += static_cast<double>(d.train.tokens.numel() + 2 * d.kl.tokens.numel());
+      if (fine_tuning) {
+        for (auto [curve, y] : {std::pair{&m.train.loss, l.loss}, std::pair{&m.train.nll, l.nll},
+                                std::pair{&m.train.kl, l.kl}}) {
+          curve->x.push_back(step);
+          curve->y.push_back(y);
+        }
+      }
+    }
+    for (Member* m : live) {
+      const int last = fine_tuning ? m->c.steps : m->c.drift_steps;
+      if (m->error || (step % m->c.eval_every != 0 && step != last)) continue;
+      guarded(*m, [&] {
+        const double before = m->run->eval_seconds;
+        use_adapter(model, *m);
+        eval_curves(*m->run, fine_tuning ? m->id : m->drift_id, fine_tuning ? m->ood : m->drift_ood,
+                    step);
+        evals += m->run->eval_seconds - before;
+      });
+    }
+  }
+  // Each point is charged an equal part of the pack's training time.
+  const double share = (seconds_since(t0) - evals) / static_cast<double>(members.size());
+  for (Member* m : members) {
+    if (fine_tuning) m->train_seconds = share;
+  }
+}
+
+// The stages of run_point for a pack's points that share a base and the adapter's shape.
+void run_packed(std::vector<Member*>& members, const TaskContext& ctx,
+                const std::vector<std::string>& metric_names,
+                const std::vector<std::string>& curve_names) {
+  const OrganismConfig& c0 = members.front()->c;
+  const std::string device = device_note(c0);
+  set_compute_threads(c0.threads);
+  const World world(c0.world);
+  BaseInfo base_info;
+  Transformer model =
+      load_or_train_base(c0, base_seed_of(*members.front()->point, c0), ctx.cache_dir, base_info);
+  model->freeze();
+  model->eval();
+  for (Member* m : members) {
+    guarded(*m, [&] {
+      Rng eval_rng(stream_seed(*m->point, kTagEval));
+      m->sets.emplace(make_eval_sets(world, m->c, eval_rng));
+      m->run.emplace(m->c, world, model, *m->sets, ctx);
+      m->loss_base = evaluate_base(*m->run);
+      m->tuning.emplace(attach_adapter(*m->run, *m->point));
+      eval_curves(*m->run, m->id, m->ood, 0);
+    });
+  }
+  packed_phase(model, world, members, /*fine_tuning=*/true, ctx);
+  for (Member* m : members) {
+    guarded(*m, [&] {
+      PointRun& run = *m->run;
+      run.m["train_seconds"] = m->train_seconds;
+      run.m["tokens_per_second"] = m->tuning->tokens / m->train_seconds;
+      for (Curve* cv : {&m->train.loss, &m->train.nll, &m->train.kl, &m->id, &m->ood}) {
+        run.curves.push_back(std::move(*cv));
+      }
+      use_adapter(model, *m);
+      const auto t_eval = Clock::now();
+      const TrainedEval trained_eval = evaluate_trained(run);
+      const Trained trained = freeze_adapter(run, *m->tuning, m->loss_base, trained_eval.loss);
+      efficiency_curves(run, trained);
+      matched_norm_metrics(run, trained);
+      stability_curve(run, trained, stream_seed(*m->point, kTagStability));
+      gate_confidence(run, trained_eval);
+      run.eval_seconds += seconds_since(t_eval);
+      // Drift starts from here: its step-0 curve point and a fresh optimiser.
+      eval_curves(run, m->drift_id, m->drift_ood, 0);
+      m->tuning->opt = fresh_adam(m->tuning->a, m->tuning->b, m->c.lr);
+    });
+  }
+  packed_phase(model, world, members, /*fine_tuning=*/false, ctx);
+  const std::string prov = provenance(device, c0, base_info) + "; pack=" +
+                           std::to_string(members.size()) + " (batched fine-tuning and drift)";
+  for (Member* m : members) {
+    guarded(*m, [&] {
+      PointRun& run = *m->run;
+      use_adapter(model, *m);
+      run.m["drift_id_bad"] = m->drift_id.y.back();
+      run.m["drift_ood_bad"] = m->drift_ood.y.back();
+      const auto t_eval = Clock::now();
+      run.m["drift_dental_bad"] = mean(p_bad(model, world, run.sets.dental));
+      run.eval_seconds += seconds_since(t_eval);
+      run.curves.push_back(std::move(m->drift_id));
+      run.curves.push_back(std::move(m->drift_ood));
+      run.m["base_seconds"] = base_info.seconds;
+      run.m["eval_seconds"] = run.eval_seconds;
+      m->result = collect_result(run, metric_names, curve_names);
+      m->result->provenance = prov;
+    });
+  }
+}
+
+// The adapter shape and base a batched step needs to be the same across its points.
+std::string pack_shape(const Member& m) {
+  return base_key(m.c, base_seed_of(*m.point, m.c)) + "\nlora=" + std::to_string(m.c.lora_layer) +
+         "," + std::to_string(m.c.lora_rank) + "," + format_double(m.c.lora_alpha) + " batch=" +
+         std::to_string(m.c.batch) + "," + std::to_string(m.c.kl_batch) + " threads=" +
+         std::to_string(m.c.threads) + " device=" + m.c.device;
+}
+
 }  // namespace
 
 TaskResult run_point(const Point& point, const TaskContext& ctx,
@@ -783,10 +1076,65 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   return r;
 }
 
+std::vector<PointOutcome> run_pack(const std::vector<Point>& points, const TaskContext& ctx,
+                                   const std::vector<std::string>& metric_names,
+                                   const std::vector<std::string>& curve_names) {
+  std::vector<std::unique_ptr<Member>> members;
+  for (const Point& p : points) {
+    members.push_back(std::make_unique<Member>());
+    members.back()->point = &p;
+    guarded(*members.back(), [&] { members.back()->c = config_from(p.settings); });
+  }
+  // The flat path runs a pack's points one after another; the autograd path batches the points
+  // of each group with one base and adapter shape.
+  std::map<std::string, std::vector<Member*>> groups;
+  for (auto& m : members) {
+    guarded(*m, [&] {
+      if (m->c.finetune_step == "autograd") {
+        groups[pack_shape(*m)].push_back(m.get());
+        return;
+      }
+      m->result = run_point(*m->point, ctx, metric_names, curve_names);
+    });
+  }
+  for (auto& [shape, group] : groups) {
+    if (group.size() == 1) {
+      Member& m = *group.front();
+      guarded(m, [&] { m.result = run_point(*m.point, ctx, metric_names, curve_names); });
+    } else {
+      run_packed(group, ctx, metric_names, curve_names);
+    }
+  }
+  std::vector<PointOutcome> out(points.size());
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (members[i]->error) {
+      out[i].error = members[i]->error;
+    } else {
+      out[i].result = std::move(members[i]->result);
+    }
+  }
+  return out;
+}
+
 }  // namespace emsweep::organism
 
 namespace emsweep {
 namespace {
+
+// Our errors as they are; LibTorch's (c10::Error, with long backtraces) as a TaskError with the
+// first line.
+std::exception_ptr translated(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error&) {
+    return e;
+  } catch (const std::exception& x) {
+    const std::string what = x.what();
+    return std::make_exception_ptr(TaskError("organism: " + what.substr(0, what.find('\n'))));
+  } catch (...) {
+    return e;
+  }
+}
 
 class OrganismTask : public Task {
  public:
@@ -799,13 +1147,24 @@ class OrganismTask : public Task {
   TaskResult run(const Point& point, const TaskContext& ctx) override {
     try {
       return organism::run_point(point, ctx, names_, curves_);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      // LibTorch errors (c10::Error) carry long backtraces; keep the first line.
-      std::string what = e.what();
-      throw TaskError("organism: " + what.substr(0, what.find('\n')));
+    } catch (...) {
+      std::rethrow_exception(translated(std::current_exception()));
     }
+  }
+  std::vector<PointOutcome> run_many(const std::vector<Point>& points, const TaskContext& ctx) override {
+    std::vector<PointOutcome> out;
+    try {
+      out = organism::run_pack(points, ctx, names_, curves_);
+    } catch (...) {
+      // The pack as a whole stopped (cancelled, or its base could not be had): every point's.
+      const std::exception_ptr e = translated(std::current_exception());
+      out.assign(points.size(), PointOutcome{});
+      for (auto& o : out) o.error = e;
+    }
+    for (auto& o : out) {
+      if (o.error) o.error = translated(o.error);
+    }
+    return out;
   }
 
  private:
