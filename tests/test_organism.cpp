@@ -686,6 +686,23 @@ TEST_CASE("device: cuda fails clearly here, auto falls back and says so", "[orga
   CHECK(r.provenance.find("auto") != std::string::npos);
 }
 
+TEST_CASE("a worker's device: its GPU by node index modulo those visible; cpu, or auto without one", "[organism]") {
+  CHECK(choose_device("cpu", 4, 2).device.is_cpu());
+  CHECK(choose_device("cpu", 4, 2).note == "device=cpu");
+  // No GPU visible (this machine's LibTorch): cuda is an error with a hint, auto the CPU.
+  CHECK_THROWS_WITH(choose_device("cuda", 0, 0), Catch::Contains("no CUDA"));
+  const DeviceChoice fallback = choose_device("auto", 0, 3);
+  CHECK(fallback.device.is_cpu());
+  CHECK_THAT(fallback.note, Catch::Contains("auto"));
+  // Four GPUs: workers 0..3 of a node take one each, worker 5 shares GPU 1.
+  for (int worker = 0; worker < 6; ++worker) {
+    const DeviceChoice d = choose_device(worker % 2 == 0 ? "cuda" : "auto", 4, worker);
+    CHECK(d.device.is_cuda());
+    CHECK(d.device.index() == worker % 4);
+    CHECK_THAT(d.note, Catch::StartsWith("device=cuda:" + std::to_string(worker % 4)));
+  }
+}
+
 TEST_CASE("diverged training is a task error, not a result", "[organism]") {
   const fs::path cache = fresh_dir("diverge");
   CHECK_THROWS_AS(run_tiny(tiny_spec({"task.lr=1e30"}), 0, cache), TaskError);

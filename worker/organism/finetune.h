@@ -63,6 +63,17 @@ struct BaseInfo {
 // Seed of the base model for a point (sweep seed, base_seed, replicate).
 [[nodiscard]] std::uint64_t base_seed_of(const Point& point, const OrganismConfig& config);
 
+// Where a worker's points run and the provenance line that says so.
+struct DeviceChoice {
+  torch::Device device = torch::kCPU;
+  std::string note;
+};
+// The device for task.device `setting` (cpu | cuda | auto) when this LibTorch sees `cuda_devices`
+// GPUs: a worker takes GPU (its index among its node's workers) modulo that count, so one rank
+// per GPU spreads them. cuda without a GPU is a TaskError; auto without one is the CPU.
+[[nodiscard]] DeviceChoice choose_device(const std::string& setting, int cuda_devices,
+                                         int node_worker_index);
+
 // One point's part of a batched step (packed_losses): its adapter (leaf tensors a [r, d_ff], b
 // [d_model, r] on block `layer`), its batches and its KL weight; kl null: no KL term.
 struct PackedStep {

@@ -106,9 +106,16 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg)
   causal_mask = torch::ones({cfg.max_len, cfg.max_len}, torch::kBool).triu(/*diagonal=*/1);
 }
 
+void TransformerImpl::move_to(const torch::Device& device) {
+  to(device);
+  causal_mask = causal_mask.to(device);
+}
+
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) {
   const auto t = tokens.size(1);
-  auto x = tok_emb(tokens) + pos_emb(torch::arange(t, torch::kLong)).unsqueeze(0);
+  const torch::Device device = tok_emb->weight.device();
+  auto x = tok_emb(tokens.to(device)) +
+           pos_emb(torch::arange(t, torch::TensorOptions(torch::kLong).device(device))).unsqueeze(0);
   for (auto& block : blocks) x = block(x, causal_mask);
   return head(ln_f(x));
 }
@@ -209,10 +216,10 @@ Batch batch_whole(const World& world, const std::vector<Example>& examples) {
 torch::Tensor masked_nll(const torch::Tensor& logits, const Batch& batch) {
   const auto v = logits.size(2);
   auto pred = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, v});
-  auto target = batch.tokens.slice(1, 1).reshape({-1});
+  auto target = batch.tokens.slice(1, 1).reshape({-1}).to(logits.device());
   auto nll = torch::nn::functional::cross_entropy(
       pred, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  return (nll * batch.mask.reshape({-1})).sum() / batch.scored;
+  return (nll * batch.mask.reshape({-1}).to(logits.device())).sum() / batch.scored;
 }
 
 torch::Tensor masked_kl(const torch::Tensor& ref_logits, const torch::Tensor& logits,
@@ -221,7 +228,7 @@ torch::Tensor masked_kl(const torch::Tensor& ref_logits, const torch::Tensor& lo
   auto ref_logp = torch::log_softmax(ref_logits.slice(1, 0, t), /*dim=*/-1);
   auto logp = torch::log_softmax(logits.slice(1, 0, t), /*dim=*/-1);
   auto kl = (ref_logp.exp() * (ref_logp - logp)).sum(/*dim=*/-1);  // [B, T-1]
-  return (kl * batch.mask).sum() / batch.scored;
+  return (kl * batch.mask.to(logits.device())).sum() / batch.scored;
 }
 
 void attach_inference_copy(Transformer& model) {
@@ -291,7 +298,7 @@ std::vector<double> p_bad(Transformer& model, const World& world,
     }
     auto tokens = batch_all_tokens(prompts).tokens;
     auto probs = torch::softmax(inference_logits(model, tokens).select(1, tokens.size(1) - 1), -1)
-                     .to(torch::kDouble)
+                     .to(torch::kCPU, torch::kDouble)
                      .contiguous();
     auto acc = probs.accessor<double, 2>();
     for (std::size_t i = start; i < end; ++i) {
@@ -380,14 +387,15 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
 
 torch::Tensor perturb_orthogonal(const torch::Tensor& x, double eps, at::Generator& gen) {
   torch::NoGradGuard no_grad;
-  auto xd = x.detach().to(torch::kDouble).reshape({-1});
+  // On the CPU, whatever the adapter's device: `gen` is a CPU generator.
+  auto xd = x.detach().to(torch::kCPU, torch::kDouble).reshape({-1});
   auto y = torch::randn(xd.sizes(), gen, xd.options());
   const double xx = xd.dot(xd).item<double>();
   if (xx > 0) y = y - (y.dot(xd).item<double>() / xx) * xd;  // Gram-Schmidt against x
   const double ny = y.norm().item<double>();
   if (ny > 0) y = y * (std::sqrt(xx) / ny);
   auto out = std::sqrt(1.0 - eps * eps) * xd + eps * y;
-  return out.reshape(x.sizes()).to(x.scalar_type());
+  return out.reshape(x.sizes()).to(x.device(), x.scalar_type());
 }
 
 }  // namespace emsweep::organism

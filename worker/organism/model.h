@@ -78,6 +78,8 @@ class TransformerImpl : public torch::nn::Module {
   void init_weights(std::uint64_t seed, double embed_std = 0.02);
   // Stops gradients to every base parameter.
   void freeze();
+  // Moves the parameters and the causal mask to `device` (forward() moves its tokens there).
+  void move_to(const torch::Device& device);
   // Puts an adapter on block `layer`'s MLP: delta = alpha * B A; B, A must require grad to train.
   void set_adapter(int layer, torch::Tensor a, torch::Tensor b, double alpha);
   // Switches the adapter on or off (off = the reference model).

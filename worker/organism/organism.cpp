@@ -1,6 +1,7 @@
 #include "worker/organism/organism.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -365,13 +366,16 @@ std::uint64_t stream_seed(const Point& point, std::uint64_t tag) {
   return mix_seed({point.sweep_seed, static_cast<std::uint64_t>(point.replicate), tag});
 }
 
-// The device line of the provenance: this LibTorch build has only the CPU, so 'cuda' fails clearly.
-std::string device_note(const OrganismConfig& c) {
-  if (c.device == "cuda") {
-    throw TaskError("organism: task.device is 'cuda' but this LibTorch build has no CUDA support",
-                    "use device: cpu, or device: auto to fall back to the CPU");
+// The device a point of this worker runs on (choose_device with what this LibTorch sees); on a
+// GPU the fine-tuning step is autograd's (the hand-written one runs on the CPU only).
+DeviceChoice place(OrganismConfig& c, const TaskContext& ctx) {
+  DeviceChoice d = choose_device(c.device, static_cast<int>(torch::cuda::device_count()),
+                                 ctx.node_worker_index);
+  if (d.device.is_cuda() && c.finetune_step != "autograd") {
+    c.finetune_step = "autograd";
+    d.note += "; finetune_step=autograd (flat runs on the CPU only)";
   }
-  return c.device == "auto" ? "device=cpu (auto: this LibTorch build has no CUDA)" : "device=cpu";
+  return d;
 }
 
 // What the stages of a point share: its settings, world, model and held-out sets, and the
@@ -424,9 +428,13 @@ Tuning attach_adapter(PointRun& run, const Point& point) {
   const OrganismConfig& c = run.c;
   auto gen = at::detail::createCPUGenerator(stream_seed(point, kTagAdapter));
   const int d_ff = c.model.d_ff;
+  // Drawn on the CPU (the generator's), then put where the model is.
+  const torch::Device device = run.model->tok_emb->weight.device();
   auto lora_a = (torch::randn({c.lora_rank, d_ff}, gen, torch::kFloat) / std::sqrt(1.0 * d_ff))
+                    .to(device)
                     .set_requires_grad(true);
-  auto lora_b = torch::zeros({c.model.d_model, c.lora_rank}, torch::kFloat).set_requires_grad(true);
+  auto lora_b = torch::zeros({c.model.d_model, c.lora_rank}, torch::TensorOptions(torch::kFloat).device(device))
+                    .set_requires_grad(true);
   run.model->set_adapter(c.lora_layer, lora_a, lora_b, c.lora_alpha);
   Tuning t{lora_a, lora_b, nullptr, nullptr, Rng(stream_seed(point, kTagTrain))};
   if (c.finetune_step == "flat") {
@@ -962,7 +970,8 @@ void run_packed(std::vector<Member*>& members, const TaskContext& ctx,
                 const std::vector<std::string>& metric_names,
                 const std::vector<std::string>& curve_names) {
   const OrganismConfig& c0 = members.front()->c;
-  const std::string device = device_note(c0);
+  const DeviceChoice place_at = place(members.front()->c, ctx);
+  const std::string& device = place_at.note;
   set_compute_threads(c0.threads);
   const World world(c0.world);
   BaseInfo base_info;
@@ -970,6 +979,7 @@ void run_packed(std::vector<Member*>& members, const TaskContext& ctx,
       load_or_train_base(c0, base_seed_of(*members.front()->point, c0), ctx.cache_dir, base_info);
   model->freeze();
   model->eval();
+  model->move_to(place_at.device);
   for (Member* m : members) {
     guarded(*m, [&] {
       Rng eval_rng(stream_seed(*m->point, kTagEval));
@@ -1035,11 +1045,37 @@ std::string pack_shape(const Member& m) {
 
 }  // namespace
 
+DeviceChoice choose_device(const std::string& setting, int cuda_devices, int node_worker_index) {
+  DeviceChoice d;
+  if (setting == "cpu") {
+    d.note = "device=cpu";
+    return d;
+  }
+  if (cuda_devices <= 0) {
+    if (setting == "cuda") {
+      throw TaskError(
+          "organism: task.device is 'cuda' but this LibTorch sees no CUDA device (Debian's "
+          "LibTorch is CPU-only: no CUDA support)",
+          "use device: cpu or auto here; for GPUs build against a CUDA LibTorch "
+          "(cmake -DTorch_DIR=..., docs/running.md) and run where a GPU is visible");
+    }
+    d.note = "device=cpu (auto: no CUDA device visible to this LibTorch)";
+    return d;
+  }
+  const int index = std::max(0, node_worker_index) % cuda_devices;
+  d.device = torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index));
+  d.note = "device=cuda:" + std::to_string(index) + (setting == "auto" ? " (auto)" : "") +
+           " (worker " + std::to_string(node_worker_index) + " of its node, " +
+           std::to_string(cuda_devices) + " visible)";
+  return d;
+}
+
 TaskResult run_point(const Point& point, const TaskContext& ctx,
                      const std::vector<std::string>& metric_names,
                      const std::vector<std::string>& curve_names) {
-  const OrganismConfig c = config_from(point.settings);
-  const std::string device = device_note(c);
+  OrganismConfig c = config_from(point.settings);
+  const DeviceChoice place_at = place(c, ctx);
+  const std::string& device = place_at.note;
   set_compute_threads(c.threads);
 
   // The base model, shared through the cache, and the held-out sets of this point.
@@ -1048,6 +1084,7 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   Transformer model = load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info);
   model->freeze();
   model->eval();
+  model->move_to(place_at.device);
   if (c.finetune_step == "flat") attach_inference_copy(model);
   Rng eval_rng(stream_seed(point, kTagEval));
   const EvalSets sets = make_eval_sets(world, c, eval_rng);
@@ -1083,7 +1120,10 @@ std::vector<PointOutcome> run_pack(const std::vector<Point>& points, const TaskC
   for (const Point& p : points) {
     members.push_back(std::make_unique<Member>());
     members.back()->point = &p;
-    guarded(*members.back(), [&] { members.back()->c = config_from(p.settings); });
+    guarded(*members.back(), [&] {
+      members.back()->c = config_from(p.settings);
+      (void)place(members.back()->c, ctx);  // on a GPU the step is autograd's: they batch
+    });
   }
   // The flat path runs a pack's points one after another; the autograd path batches the points
   // of each group with one base and adapter shape.
