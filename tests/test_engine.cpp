@@ -391,32 +391,37 @@ TEST_CASE("packs are fixed by the grid: a setup's points in grid order, K at a t
   CHECK(consecutive[4] == std::vector<std::uint64_t>{20, 21, 22, 23});
 }
 
-TEST_CASE("a resumed pack keeps its grid-fixed mates; a retried point goes with none in flight", "[engine][scheduler][pack]") {
+TEST_CASE("a resumed pack keeps its grid-fixed mates, finished ones as ghosts; a retried point goes with none in flight", "[engine][scheduler][pack]") {
   SweepSpec spec = make_spec("unused.h5");
   Grid grid(spec);
   Ledger ledger;
   ledger.done.insert(2);
-  ledger.pending_attempts[4] = 1;  // in flight when the last run stopped
+  ledger.pending_attempts[3] = 1;  // in flight when the last run stopped, as was 4
+  ledger.pending_attempts[4] = 1;
   SchedulerConfig cfg;
   cfg.pack = 4;
   Scheduler s(grid, ledger, cfg);
-  auto first = s.next_batch(1);  // the unfinished point first, with its pack {4, 5, 6, 7}
+  // The unfinished point first, with its pack {0, 1, 2, 3}: 2 was recorded, so it runs again as a
+  // ghost (attempt 0), computed with the pack but not reported, and not in flight.
+  auto first = s.next_batch(1);
   REQUIRE(first.size() == 4);
-  CHECK(first[0].index == 4);
-  CHECK(first[0].attempt == 2);
-  CHECK(first[1].index == 5);
-  CHECK(first[1].attempt == 1);
-  CHECK(first[3].index == 7);
-  auto second = s.next_batch(2);  // what is left of {0, 1, 2, 3}
-  REQUIRE(second.size() == 3);
-  CHECK(second[0].index == 0);
-  CHECK(second[1].index == 1);
-  CHECK(second[2].index == 3);
+  CHECK(first[0].index == 0);
+  CHECK(first[0].attempt == 1);
+  CHECK(first[2].index == 2);
+  CHECK(first[2].attempt == 0);
+  CHECK(first[3].index == 3);
+  CHECK(first[3].attempt == 2);
+  CHECK(s.in_flight() == 3);
+  auto second = s.next_batch(2);  // {4, 5, 6, 7}: nothing of it finished, no ghost
+  REQUIRE(second.size() == 4);
+  CHECK(second[0].index == 4);
+  CHECK(second[0].attempt == 2);
+  CHECK(second[1].attempt == 1);
   // A failed point runs again; its mates are in flight or done, so it goes alone.
-  CHECK(s.on_outcome(1, first[1], false, 1.0) == Scheduler::Verdict::kRetry);
+  CHECK(s.on_outcome(1, first[0], false, 1.0) == Scheduler::Verdict::kRetry);
   auto retry = s.next_batch(1);
   REQUIRE(retry.size() == 1);
-  CHECK(retry[0].index == 5);
+  CHECK(retry[0].index == 0);
   CHECK(retry[0].attempt == 2);
 }
 

@@ -3,7 +3,8 @@
 # 2 ranks (mpirun) with a separate base cache, and killed (SIGKILL) mid-run then resumed, must
 # record bitwise-identical metrics (timings excepted) and curves. The autograd path run packed
 # (run.pack: 2, 3 ranks: two packs of two points on two workers) must record the metrics and
-# curves of the autograd path run unpacked, within 1e-4 relative (packing reorders float sums).
+# curves of the autograd path run unpacked, within 1e-4 relative (packing reorders float sums),
+# and the packed run killed and resumed those of the packed run, to the bit.
 # Usage: test_organism_engine.sh EMSWEEP_RUN MPIEXEC WORKDIR
 set -euo pipefail
 run=$1
@@ -37,23 +38,32 @@ export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CO
 "$run" "$work/tiny.yaml" --output "$work/one.h5" --cache-dir "$work/cache1" --quiet
 "$mpiexec" -n 2 --oversubscribe "$run" "$work/tiny.yaml" --output "$work/two.h5" \
   --cache-dir "$work/cache2" --quiet
-# Killed while running (the base is cached, so points are short), then resumed.
-"$run" "$work/tiny.yaml" --output "$work/three.h5" --cache-dir "$work/cache1" --quiet &
-pid=$!
-# Kill once the journal holds about one point's record (the header is ~1.5 kB, a point ~1.6 kB).
-for _ in $(seq 1200); do
-  size=$(stat -c %s "$work/three.h5.journal" 2>/dev/null || echo 0)
-  [ "$size" -gt 3000 ] && break
-  sleep 0.05
-done
-kill -KILL "$pid" 2>/dev/null && echo "killed the run (journal $size bytes)" || echo "the run ended before the kill"
-wait "$pid" || true
-"$run" "$work/tiny.yaml" --output "$work/three.h5" --cache-dir "$work/cache1" --quiet
+# Killed while running (the base is cached, so points are short), then resumed: OUTPUT [--set ...].
+kill_and_resume() {
+  local out=$1
+  shift
+  "$run" "$work/tiny.yaml" --output "$out" --cache-dir "$work/cache1" --quiet "$@" &
+  local pid=$!
+  # Kill once the journal holds about one point's record (the header is ~1.5 kB, a point ~1.6 kB).
+  local size=0
+  for _ in $(seq 1200); do
+    size=$(stat -c %s "$out.journal" 2>/dev/null || echo 0)
+    [ "$size" -gt 3000 ] && break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null && echo "killed the run (journal $size bytes)" || echo "the run ended before the kill"
+  wait "$pid" || true
+  "$run" "$work/tiny.yaml" --output "$out" --cache-dir "$work/cache1" --quiet "$@"
+}
+kill_and_resume "$work/three.h5"
 "$run" "$work/tiny.yaml" --output "$work/autograd.h5" --cache-dir "$work/cache1" --quiet \
   --set task.finetune_step=autograd
 "$mpiexec" -n 3 --oversubscribe "$run" "$work/tiny.yaml" --output "$work/packed.h5" \
   --cache-dir "$work/cache1" --quiet --set task.finetune_step=autograd --set run.pack=2
-for pair in "one two 0" "one three 0" "autograd packed 1e-4"; do
+# The packed run killed and resumed: its packs are the grid's, so it records what the
+# uninterrupted packed run did, to the bit.
+kill_and_resume "$work/packed-resumed.h5" --set task.finetune_step=autograd --set run.pack=2
+for pair in "one two 0" "one three 0" "autograd packed 1e-4" "packed packed-resumed 0"; do
 read -r first other tolerance <<<"$pair"
 /usr/bin/python3 - "$work/$first.h5" "$work/$other.h5" "$tolerance" <<'PY'
 import sys
@@ -78,7 +88,7 @@ def same(a, b):
 
 assert len(p1) == len(p2) == 4, (len(p1), len(p2))
 assert (p1["status"] == 1).all() and (p2["status"] == 1).all(), "a point failed"
-if tolerance != 0:  # the packed run: every point says it ran in a batched pack of 2
+if "packed" in sys.argv[2]:  # every point says it ran in a batched pack of 2
     assert all(b"pack=2 (batched" in x for x in p2["provenance"]), p2["provenance"]
 o1, o2 = np.argsort(p1["point_id"]), np.argsort(p2["point_id"])
 assert (p1["point_id"][o1] == p2["point_id"][o2]).all()

@@ -43,6 +43,7 @@ Scheduler::Scheduler(const Grid& grid, const Ledger& ledger, SchedulerConfig con
       continue;
     }
     skip_.insert(index);
+    resumed_.insert(index);
     // A supervised child's retries are used up only by failures it reported; one over the
     // limit means the run stopped before recording the final failure.
     const auto reported = reported_failures_.find(index);
@@ -104,6 +105,7 @@ void Scheduler::build_packs() {
 void Scheduler::add_pack_mates(std::vector<WorkItem>& out) {
   const std::uint64_t first = out.front().index;
   if (first >= pack_of_.size() || pack_of_[first] == kNoPack) return;
+  const bool resumed = resumed_.contains(first);
   for (std::uint64_t i : packs_[pack_of_[first]]) {
     if (i == first) continue;
     auto queued = std::find_if(retries_.begin(), retries_.end(),
@@ -113,6 +115,8 @@ void Scheduler::add_pack_mates(std::vector<WorkItem>& out) {
       retries_.erase(queued);
     } else if (!skip_.contains(i) && !done_->contains(i) && !failed_->contains(i)) {
       out.push_back({i, 1});
+    } else if (resumed && (done_->contains(i) || failed_->contains(i))) {
+      out.push_back({i, 0});  // a ghost: computed with the pack, not reported
     }
   }
   std::sort(out.begin(), out.end(),
@@ -212,11 +216,14 @@ std::vector<WorkItem> Scheduler::next_batch(int worker) {
   }
   // A pack travels whole: one message, one call of the task (a crash suspect still goes alone).
   if (packing && n == 1 && !out.empty()) add_pack_mates(out);
+  std::size_t live = 0;
   for (const auto& w : out) {
+    if (w.attempt == 0) continue;  // ghosts are not in flight: nothing comes back for them
     mine.push_back(w);
     skip_.insert(w.index);
+    ++live;
   }
-  in_flight_ += out.size();
+  in_flight_ += live;
   return out;
 }
 

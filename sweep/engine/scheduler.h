@@ -96,7 +96,9 @@ class Scheduler {
   [[nodiscard]] bool next_fresh(WorkItem& out);
   // Groups the grid's points into packs (SchedulerConfig::pack).
   void build_packs();
-  // The rest of `first`'s pack that can run now: its queued retries and its fresh points.
+  // The rest of `first`'s pack that can run now: its queued retries and its fresh points; for a
+  // point unfinished when this run started, its finished mates too, as ghosts (attempt 0), so
+  // that a resumed pack computes as the uninterrupted run's did.
   void add_pack_mates(std::vector<WorkItem>& out);
   [[nodiscard]] std::size_t batch_size() const;
 
@@ -124,6 +126,7 @@ class Scheduler {
   static constexpr std::uint32_t kNoPack = ~std::uint32_t{0};
   std::vector<std::uint32_t> pack_of_;             // full-product index -> pack (packing only)
   std::vector<std::vector<std::uint64_t>> packs_;  // each pack's indices, ascending
+  IndexSet resumed_;                               // unfinished when this run started
 };
 
 }  // namespace emsweep

@@ -218,7 +218,7 @@ void worker_loop(Transport& transport, Task& task, const TaskKindInfo& kind, con
     encoded.reserve(batch.size());
     if (who.pack > 1 && batch.size() > 1) {
       for (const auto& rec : run_pack(task, kind, grid, batch, who, cancel)) {
-        encoded.push_back(encode(rec));
+        if (rec.attempts != 0) encoded.push_back(encode(rec));  // a ghost's outcome is not news
       }
     } else {
       for (const auto& item : batch) {

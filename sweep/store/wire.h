@@ -39,6 +39,8 @@ enum class PointStatus : std::int8_t { kDone = 1, kFailed = 2, kCancelled = 3 };
 // One point to run: its full-product grid index and which attempt this is (1-based).
 struct WorkItem {
   std::uint64_t index = 0;
+  // 1 for the first try. 0: a ghost, a finished point run again only so that its pack has the
+  // composition the grid gives it (run.pack, after a resume); its outcome is not reported.
   std::uint32_t attempt = 1;
 };
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <numeric>
 #include <string>
 
 #include "sweep/core/error.h"
@@ -270,18 +271,50 @@ torch::Tensor inference_logits(Transformer& model, const torch::Tensor& tokens) 
       .clone();
 }
 
+namespace {
+
+// Evaluations run their sets in chunks of this many rows.
+constexpr std::size_t kEvalChunk = 1024;
+
+// The next-token probabilities after each prompt of `tokens` (its last position), as doubles
+// on the CPU.
+torch::Tensor next_token_probs(const torch::Tensor& logits, const torch::Tensor& tokens) {
+  return torch::softmax(logits.select(1, tokens.size(1) - 1), -1)
+      .to(torch::kCPU, torch::kDouble)
+      .contiguous();
+}
+
+// P(bad) of questions[start..] from their rows (row_of) of `probs`, appended to `out`.
+void bad_rates(const World& world, const std::vector<Question>& questions, std::size_t start,
+               const torch::Tensor& probs, const std::vector<std::int64_t>& row_of,
+               std::vector<double>& out) {
+  const int n = world.config().answer_vocab;
+  auto acc = probs.accessor<double, 2>();
+  for (std::size_t i = start; i < start + row_of.size(); ++i) {
+    const int g = world.answer_group(questions[i].domain);
+    double bad = 0;
+    double good = 0;
+    const std::int64_t row = row_of[i - start];
+    for (int j = 0; j < n; ++j) {
+      bad += acc[row][world.answer_token(g, true, j)];
+      good += acc[row][world.answer_token(g, false, j)];
+    }
+    out.push_back(bad / (bad + good));
+  }
+}
+
+}  // namespace
+
 std::vector<double> p_bad(Transformer& model, const World& world,
                           const std::vector<Question>& questions) {
   torch::NoGradGuard no_grad;
   std::vector<double> out;
   out.reserve(questions.size());
-  const int n = world.config().answer_vocab;
   // Through the inference copy, each distinct prompt runs once (a question's answer group,
   // which the rate reads, is not in its prompt: pool questions of medical and dental share it).
   const bool distinct = model->inference != nullptr;
-  constexpr std::size_t kChunk = 1024;
-  for (std::size_t start = 0; start < questions.size(); start += kChunk) {
-    const std::size_t end = std::min(questions.size(), start + kChunk);
+  for (std::size_t start = 0; start < questions.size(); start += kEvalChunk) {
+    const std::size_t end = std::min(questions.size(), start + kEvalChunk);
     std::vector<std::vector<int>> prompts;
     std::vector<std::int64_t> row_of;
     std::map<std::vector<int>, std::int64_t> seen;
@@ -297,34 +330,127 @@ std::vector<double> p_bad(Transformer& model, const World& world,
       row_of.push_back(it->second);
     }
     auto tokens = batch_all_tokens(prompts).tokens;
-    auto probs = torch::softmax(inference_logits(model, tokens).select(1, tokens.size(1) - 1), -1)
-                     .to(torch::kCPU, torch::kDouble)
-                     .contiguous();
-    auto acc = probs.accessor<double, 2>();
-    for (std::size_t i = start; i < end; ++i) {
-      const int g = world.answer_group(questions[i].domain);
-      double bad = 0;
-      double good = 0;
-      const std::int64_t row = row_of[i - start];
-      for (int j = 0; j < n; ++j) {
-        bad += acc[row][world.answer_token(g, true, j)];
-        good += acc[row][world.answer_token(g, false, j)];
-      }
-      out.push_back(bad / (bad + good));
+    bad_rates(world, questions, start, next_token_probs(inference_logits(model, tokens), tokens),
+              row_of, out);
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> pack_logits(Transformer& model, const PackAdapters& adapters,
+                                       const std::vector<torch::Tensor>& tokens) {
+  torch::NoGradGuard no_grad;
+  const bool base = adapters.a.empty();
+  bool same_shape = true;
+  for (const auto& t : tokens) same_shape = same_shape && t.sizes() == tokens.front().sizes();
+  std::vector<torch::Tensor> out;
+  if (same_shape) {
+    torch::Tensor all;
+    if (base) {
+      AdapterOff off(model);
+      all = model->forward(torch::cat(tokens));
+    } else {
+      model->set_adapter(adapters.layer, torch::stack(adapters.a), torch::stack(adapters.b),
+                         adapters.alpha);
+      all = model->forward(torch::cat(tokens));
+    }
+    const auto rows = tokens.front().size(0);
+    for (std::size_t k = 0; k < tokens.size(); ++k) {
+      out.push_back(all.narrow(0, static_cast<std::int64_t>(k) * rows, rows));
+    }
+    return out;
+  }
+  for (std::size_t k = 0; k < tokens.size(); ++k) {  // shapes differ: a pass each
+    if (base) {
+      AdapterOff off(model);
+      out.push_back(model->forward(tokens[k]));
+    } else {
+      model->set_adapter(adapters.layer, adapters.a[k], adapters.b[k], adapters.alpha);
+      out.push_back(model->forward(tokens[k]));
     }
   }
   return out;
 }
 
+std::vector<std::vector<double>> p_bad(Transformer& model, const World& world,
+                                       const PackAdapters& adapters,
+                                       const std::vector<const std::vector<Question>*>& sets) {
+  std::vector<std::vector<double>> out(sets.size());
+  std::size_t longest = 0;
+  for (const auto* qs : sets) longest = std::max(longest, qs->size());
+  for (std::size_t start = 0; start < longest; start += kEvalChunk) {
+    std::vector<torch::Tensor> tokens;
+    std::vector<std::size_t> member;
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+      const auto& qs = *sets[k];
+      if (start >= qs.size()) continue;
+      std::vector<std::vector<int>> prompts;
+      for (std::size_t i = start; i < std::min(qs.size(), start + kEvalChunk); ++i) {
+        prompts.push_back(world.prompt(qs[i]));
+      }
+      tokens.push_back(batch_all_tokens(prompts).tokens);
+      member.push_back(k);
+    }
+    PackAdapters chosen{adapters.layer, adapters.alpha, {}, {}};
+    for (std::size_t k : member) {
+      if (adapters.a.empty()) break;
+      chosen.a.push_back(adapters.a[k]);
+      chosen.b.push_back(adapters.b[k]);
+    }
+    const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    for (std::size_t j = 0; j < member.size(); ++j) {
+      const auto& qs = *sets[member[j]];
+      const auto probs = next_token_probs(logits[j], tokens[j]);
+      std::vector<std::int64_t> rows(std::min(qs.size(), start + kEvalChunk) - start);
+      std::iota(rows.begin(), rows.end(), 0);
+      bad_rates(world, qs, start, probs, rows, out[member[j]]);
+    }
+  }
+  return out;
+}
+
+std::vector<double> answer_nll(Transformer& model, const World& world, const PackAdapters& adapters,
+                               const std::vector<const std::vector<Example>*>& sets) {
+  std::vector<double> total(sets.size(), 0.0);
+  std::vector<double> count(sets.size(), 0.0);
+  std::size_t longest = 0;
+  for (const auto* es : sets) longest = std::max(longest, es->size());
+  for (std::size_t start = 0; start < longest; start += kEvalChunk) {
+    std::vector<Batch> batches;
+    std::vector<torch::Tensor> tokens;
+    std::vector<std::size_t> member;
+    PackAdapters chosen{adapters.layer, adapters.alpha, {}, {}};
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+      const auto& es = *sets[k];
+      if (start >= es.size()) continue;
+      const std::vector<Example> part(
+          es.begin() + static_cast<std::ptrdiff_t>(start),
+          es.begin() + static_cast<std::ptrdiff_t>(std::min(es.size(), start + kEvalChunk)));
+      batches.push_back(batch_answers(world, part));
+      tokens.push_back(batches.back().tokens);
+      member.push_back(k);
+      if (!adapters.a.empty()) {
+        chosen.a.push_back(adapters.a[k]);
+        chosen.b.push_back(adapters.b[k]);
+      }
+    }
+    const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    for (std::size_t j = 0; j < member.size(); ++j) {
+      total[member[j]] += masked_nll(logits[j], batches[j]).item<double>() * batches[j].scored;
+      count[member[j]] += batches[j].scored;
+    }
+  }
+  for (std::size_t k = 0; k < sets.size(); ++k) total[k] /= count[k];
+  return total;
+}
+
 double answer_nll(Transformer& model, const World& world, const std::vector<Example>& examples) {
   torch::NoGradGuard no_grad;
-  constexpr std::size_t kChunk = 1024;
   double total = 0;
   double count = 0;
-  for (std::size_t start = 0; start < examples.size(); start += kChunk) {
+  for (std::size_t start = 0; start < examples.size(); start += kEvalChunk) {
     std::vector<Example> part(
         examples.begin() + static_cast<std::ptrdiff_t>(start),
-        examples.begin() + static_cast<std::ptrdiff_t>(std::min(examples.size(), start + kChunk)));
+        examples.begin() + static_cast<std::ptrdiff_t>(std::min(examples.size(), start + kEvalChunk)));
     auto batch = batch_answers(world, part);
     if (model->inference) {
       // Through the inference copy: each distinct sequence once, up to its last answer token.

@@ -155,6 +155,28 @@ void attach_inference_copy(Transformer& model);
 [[nodiscard]] double answer_nll(Transformer& model, const World& world,
                                 const std::vector<Example>& examples);
 
+// Several points' adapters on one block, for evaluations that run the points as one batched
+// pass (run.pack): member k's rows get adapter (a[k], b[k]); no factors: the base for all.
+struct PackAdapters {
+  int layer = -1;
+  double alpha = 1;
+  std::vector<torch::Tensor> a;
+  std::vector<torch::Tensor> b;
+};
+// The logits of each member's tokens without a gradient: one pass for all when their shapes
+// agree (member k's rows through adapter k, MlpImpl), else a pass each. Leaves the model's
+// adapter set to the pack's (or as it was, for the base).
+[[nodiscard]] std::vector<torch::Tensor> pack_logits(Transformer& model, const PackAdapters& adapters,
+                                                     const std::vector<torch::Tensor>& tokens);
+// p_bad and answer_nll of each member's set with its adapter, in batched passes (the same
+// chunks and float arithmetic per row as one member's LibTorch evaluation).
+[[nodiscard]] std::vector<std::vector<double>> p_bad(
+    Transformer& model, const World& world, const PackAdapters& adapters,
+    const std::vector<const std::vector<Question>*>& sets);
+[[nodiscard]] std::vector<double> answer_nll(Transformer& model, const World& world,
+                                             const PackAdapters& adapters,
+                                             const std::vector<const std::vector<Example>*>& sets);
+
 // Pre-training settings of a base model.
 struct PretrainConfig {
   int steps = 3000;         // optimizer steps

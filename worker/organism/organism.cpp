@@ -753,7 +753,7 @@ TaskResult collect_result(PointRun& run, const std::vector<std::string>& metric_
 // ---- Packs (run.pack) ----
 // The points of a pack share a base. On the autograd path their fine-tuning and drift steps run
 // as one batched model: the base's layers once over the points' stacked batches, adapter k on
-// point k's rows (MlpImpl). Every evaluation runs per point, with its own adapter set.
+// point k's rows (MlpImpl); so do their evaluations (model.h: PackAdapters).
 
 // One point of a pack: its settings, held-out sets and stages' state; it stays in place (the
 // PointRun refers to its members).
@@ -770,6 +770,8 @@ struct Member {
   Curve drift_ood{"drift_ood_bad", {}, {}};
   double loss_base = 0;
   double train_seconds = 0;
+  std::optional<TrainedEval> trained_eval;
+  std::optional<Trained> trained;
   std::exception_ptr error;  // the point failed; the pack goes on without it
   std::optional<TaskResult> result;
 };
@@ -783,11 +785,6 @@ void guarded(Member& m, F&& f) {
   } catch (...) {
     m.error = std::current_exception();
   }
-}
-
-// Puts the member's own adapter on the model (for its evaluations and unpacked stages).
-void use_adapter(Transformer& model, Member& m) {
-  model->set_adapter(m.c.lora_layer, m.tuning->a, m.tuning->b, m.c.lora_alpha);
 }
 
 // A batch padded to `t` positions with unscored pad tokens. They come after every scored
@@ -895,10 +892,256 @@ std::vector<FinetuneStep::Losses> packed_losses(Transformer& model, const std::v
 
 namespace {
 
+// Each stage below runs the evaluations of every point of the pack as one batched pass per set
+// (pack_logits): the same rows and float arithmetic per point as its own evaluation, with the
+// base's layers applied once. A stage's wall time is shared equally by its points.
+
+// The members of `ms` that have not failed.
+std::vector<Member*> alive(const std::vector<Member*>& ms) {
+  std::vector<Member*> out;
+  for (Member* m : ms) {
+    if (!m->error) out.push_back(m);
+  }
+  return out;
+}
+
+// Adds an equal share of the time since `t0` to each member's evaluation seconds.
+void charge(const std::vector<Member*>& ms, Clock::time_point t0) {
+  const double share = seconds_since(t0) / static_cast<double>(ms.size());
+  for (Member* m : ms) m->run->eval_seconds += share;
+}
+
+// Each member's set `field`.
+template <class T>
+std::vector<const T*> each(const std::vector<Member*>& ms, T EvalSets::*field) {
+  std::vector<const T*> out;
+  for (Member* m : ms) out.push_back(&(*m->sets.*field));
+  return out;
+}
+
+// The members' adapters: factors a(m) and b(m) of each, on the pack's block.
+template <class A, class B>
+PackAdapters adapters(const std::vector<Member*>& ms, A a, B b) {
+  PackAdapters out{ms.front()->c.lora_layer, ms.front()->c.lora_alpha, {}, {}};
+  for (Member* m : ms) {
+    out.a.push_back(a(*m));
+    out.b.push_back(b(*m));
+  }
+  return out;
+}
+
+// The adapters being trained.
+PackAdapters training_adapters(const std::vector<Member*>& ms) {
+  return adapters(ms, [](Member& m) { return m.tuning->a; }, [](Member& m) { return m.tuning->b; });
+}
+
+// The trained adapters with B scaled per member.
+template <class Scale>
+PackAdapters scaled_adapters(const std::vector<Member*>& ms, Scale scale) {
+  return adapters(ms, [](Member& m) { return m.trained->a; },
+                  [&](Member& m) { return m.trained->b * scale(m); });
+}
+
+// evaluate_base for the pack.
+void evaluate_base_packed(Transformer& model, const World& world, const std::vector<Member*>& ms) {
+  const auto t0 = Clock::now();
+  const PackAdapters base;
+  const auto id = p_bad(model, world, base, each(ms, &EvalSets::medical));
+  const auto ood = p_bad(model, world, base, each(ms, &EvalSets::other));
+  const auto dental = p_bad(model, world, base, each(ms, &EvalSets::dental));
+  const auto loss = answer_nll(model, world, base, each(ms, &EvalSets::bad_medical));
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    auto& m = ms[k]->run->m;
+    m["base_id_bad"] = mean(id[k]);
+    m["base_ood_bad"] = mean(ood[k]);
+    m["base_dental_bad"] = mean(dental[k]);
+    m["base_bad_nll_medical"] = loss[k];
+    ms[k]->loss_base = loss[k];
+  }
+  charge(ms, t0);
+}
+
+// eval_curves for the pack: the training curves, or with `drift` the drift curves, at x.
+void eval_curves_packed(Transformer& model, const World& world, const std::vector<Member*>& ms,
+                        bool drift, int x) {
+  const auto t0 = Clock::now();
+  const PackAdapters ad = training_adapters(ms);
+  const auto id = p_bad(model, world, ad, each(ms, &EvalSets::medical));
+  const auto ood = p_bad(model, world, ad, each(ms, &EvalSets::other));
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    Member& m = *ms[k];
+    for (auto [curve, y] : {std::pair{drift ? &m.drift_id : &m.id, mean(id[k])},
+                            std::pair{drift ? &m.drift_ood : &m.ood, mean(ood[k])}}) {
+      curve->x.push_back(x);
+      curve->y.push_back(y);
+    }
+  }
+  charge(ms, t0);
+}
+
+// evaluate_trained and freeze_adapter for the pack.
+void evaluate_trained_packed(Transformer& model, const World& world, const std::vector<Member*>& ms) {
+  const auto t0 = Clock::now();
+  const PackAdapters ad = training_adapters(ms);
+  const auto medical = p_bad(model, world, ad, each(ms, &EvalSets::medical));
+  const auto other = p_bad(model, world, ad, each(ms, &EvalSets::other));
+  const auto dental = p_bad(model, world, ad, each(ms, &EvalSets::dental));
+  const auto ambiguous = p_bad(model, world, ad, each(ms, &EvalSets::ambiguous));
+  const auto loss = answer_nll(model, world, ad, each(ms, &EvalSets::bad_medical));
+  // ood_kl: the base's and the adapted logits of each member's KL prompts.
+  std::vector<Batch> batches;
+  std::vector<torch::Tensor> tokens;
+  for (Member* m : ms) {
+    batches.push_back(batch_whole(world, m->sets->kl_prompts));
+    tokens.push_back(batches.back().tokens);
+  }
+  const auto ref = pack_logits(model, PackAdapters{}, tokens);
+  const auto adapted = pack_logits(model, ad, tokens);
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    Member& mem = *ms[k];
+    auto& m = mem.run->m;
+    mem.trained_eval.emplace(TrainedEval{loss[k], medical[k], dental[k], ambiguous[k]});
+    m["id_bad"] = mean(medical[k]);
+    m["ood_bad"] = mean(other[k]);
+    m["dental_bad"] = mean(dental[k]);
+    m["ambiguous_bad"] = mean(ambiguous[k]);
+    m["bad_nll_medical"] = loss[k];
+    m["ood_kl"] = masked_kl(ref[k], adapted[k], batches[k]).item<double>();
+    mem.trained.emplace(freeze_adapter(*mem.run, *mem.tuning, mem.loss_base, loss[k]));
+  }
+  charge(ms, t0);
+}
+
+// efficiency_curves and matched_norm_metrics for the pack.
+void efficiency_packed(Transformer& model, const World& world, const std::vector<Member*>& ms) {
+  const auto t0 = Clock::now();
+  std::vector<Curve> eff(ms.size(), Curve{"efficiency", {}, {}});
+  std::vector<Curve> eff_norm(ms.size(), Curve{"efficiency_at_norm", {}, {}});
+  for (int i = 0; i <= 8; ++i) {
+    const double scale = 0.25 * i;
+    const auto loss = answer_nll(model, world, scaled_adapters(ms, [&](Member&) { return scale; }),
+                                 each(ms, &EvalSets::bad_medical));
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      eff[k].x.push_back(scale);
+      eff[k].y.push_back(loss[k]);
+    }
+  }
+  // The losses at absolute norms target(k) of the members that have one (a member whose delta
+  // is 0 has none), in one batched pass; take(k, norm, loss) gets each. False when none had one.
+  auto at_norms = [&](auto target, auto take) {
+    std::vector<Member*> some;
+    std::vector<std::size_t> slot;
+    std::vector<double> want;
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      if (ms[k]->trained->norm <= 0) continue;
+      if (const std::optional<double> t = target(k)) {
+        some.push_back(ms[k]);
+        slot.push_back(k);
+        want.push_back(*t);
+      }
+    }
+    if (some.empty()) return false;
+    PackAdapters ad{ms.front()->c.lora_layer, ms.front()->c.lora_alpha, {}, {}};
+    for (std::size_t j = 0; j < some.size(); ++j) {
+      const Trained& tr = *some[j]->trained;
+      ad.a.push_back(tr.a);
+      ad.b.push_back(tr.b * (want[j] / tr.norm));
+    }
+    const auto loss = answer_nll(model, world, ad, each(some, &EvalSets::bad_medical));
+    for (std::size_t j = 0; j < some.size(); ++j) take(slot[j], want[j], loss[j]);
+    return true;
+  };
+  for (std::size_t j = 0;; ++j) {
+    const bool any = at_norms(
+        [&](std::size_t k) -> std::optional<double> {
+          const auto& norms = ms[k]->c.efficiency_norms;
+          if (j >= norms.size()) return std::nullopt;
+          return norms[j];
+        },
+        [&](std::size_t k, double target, double loss) {
+          eff_norm[k].x.push_back(target);
+          eff_norm[k].y.push_back(loss);
+        });
+    if (!any) break;
+  }
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    ms[k]->run->curves.push_back(std::move(eff[k]));
+    ms[k]->run->curves.push_back(std::move(eff_norm[k]));
+  }
+  // Matched norms: the fixed norms, then the halving norm on its grid.
+  for (const auto& [target, name] : kMatchedNorms) {
+    for (Member* m : ms) m->run->m[name] = std::nan("");
+    at_norms([&](std::size_t) -> std::optional<double> { return target; },
+             [&](std::size_t k, double, double loss) { ms[k]->run->m[name] = loss; });
+  }
+  struct Halving {
+    double prev_norm = 0;
+    double prev_loss = 0;
+    bool open = false;
+  };
+  std::vector<Halving> h(ms.size());
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    ms[k]->run->m["halving_norm"] = std::nan("");
+    h[k] = {0, ms[k]->trained->loss_base, ms[k]->trained->norm > 0};
+  }
+  for (double n = kHalvingStep; n <= kHalvingMax + 1e-9; n += kHalvingStep) {
+    const bool any = at_norms(
+        [&](std::size_t k) -> std::optional<double> {
+          if (!h[k].open) return std::nullopt;
+          return n;
+        },
+        [&](std::size_t k, double, double l) {
+          const double half = 0.5 * ms[k]->trained->loss_base;
+          if (l <= half) {
+            ms[k]->run->m["halving_norm"] =
+                h[k].prev_norm + (n - h[k].prev_norm) * (h[k].prev_loss - half) / (h[k].prev_loss - l);
+            h[k].open = false;
+            return;
+          }
+          h[k].prev_norm = n;
+          h[k].prev_loss = l;
+        });
+    if (!any) break;
+  }
+  charge(ms, t0);
+}
+
+// stability_curve for the pack: each member's perturbations from its own random stream, in the
+// order its own run draws them.
+void stability_packed(Transformer& model, const World& world, const std::vector<Member*>& ms) {
+  const auto t0 = Clock::now();
+  std::vector<at::Generator> gens;
+  std::vector<Curve> stab(ms.size(), Curve{"stability", {}, {}});
+  for (Member* m : ms) gens.push_back(at::detail::createCPUGenerator(stream_seed(*m->point, kTagStability)));
+  for (const auto& [eps, name] : kStabilityEps) {
+    std::vector<std::vector<double>> ratios(ms.size());
+    for (int draw = 0; draw < kStabilityDraws; ++draw) {
+      PackAdapters ad{ms.front()->c.lora_layer, ms.front()->c.lora_alpha, {}, {}};
+      for (std::size_t k = 0; k < ms.size(); ++k) {
+        ad.a.push_back(perturb_orthogonal(ms[k]->trained->a, eps, gens[k]));
+        ad.b.push_back(perturb_orthogonal(ms[k]->trained->b, eps, gens[k]));
+      }
+      const auto loss = answer_nll(model, world, ad, each(ms, &EvalSets::bad_medical));
+      for (std::size_t k = 0; k < ms.size(); ++k) {
+        const Trained& tr = *ms[k]->trained;
+        const double learned = tr.loss_base - tr.loss;
+        ratios[k].push_back(learned > 1e-6 ? (loss[k] - tr.loss) / learned : std::nan(""));
+      }
+    }
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      stab[k].x.push_back(eps);
+      stab[k].y.push_back(mean(ratios[k]));
+      if (!name.empty()) ms[k]->run->m[name] = mean(ratios[k]);
+    }
+  }
+  for (std::size_t k = 0; k < ms.size(); ++k) ms[k]->run->curves.push_back(std::move(stab[k]));
+  charge(ms, t0);
+}
+
 // Fine-tuning (lambda = kl_weight, its curves recorded) or drift (lambda 0, from a fresh
 // optimiser) of a pack's points in lockstep: step s of every point that has one, as one batched
-// step, and each point's id/ood curves at its own evaluation steps. A point whose loss is not
-// finite fails; the others go on.
+// step, and the id/ood curves of the points at an evaluation step, batched. A point whose loss
+// is not finite fails; the others go on.
 void packed_phase(Transformer& model, const World& world, const std::vector<Member*>& members,
                   bool fine_tuning, const TaskContext& ctx) {
   int steps = 0;
@@ -924,6 +1167,7 @@ void packed_phase(Transformer& model, const World& world, const std::vector<Memb
                         fine_tuning ? &data[k].kl : nullptr, fine_tuning ? m.c.kl_weight : 0.0});
     }
     const std::vector<FinetuneStep::Losses> losses = packed_losses(model, points);
+    std::vector<Member*> due;  // points with an evaluation at this step
     for (std::size_t k = 0; k < live.size(); ++k) {
       Member& m = *live[k];
       const FinetuneStep::Losses& l = losses[k];
@@ -945,23 +1189,32 @@ void packed_phase(Transformer& model, const World& world, const std::vector<Memb
           curve->y.push_back(y);
         }
       }
+      const int last = fine_tuning ? m.c.steps : m.c.drift_steps;
+      if (step % m.c.eval_every == 0 || step == last) due.push_back(&m);
     }
-    for (Member* m : live) {
-      const int last = fine_tuning ? m->c.steps : m->c.drift_steps;
-      if (m->error || (step % m->c.eval_every != 0 && step != last)) continue;
-      guarded(*m, [&] {
-        const double before = m->run->eval_seconds;
-        use_adapter(model, *m);
-        eval_curves(*m->run, fine_tuning ? m->id : m->drift_id, fine_tuning ? m->ood : m->drift_ood,
-                    step);
-        evals += m->run->eval_seconds - before;
-      });
+    if (!due.empty()) {
+      const auto t_eval = Clock::now();
+      eval_curves_packed(model, world, due, /*drift=*/!fine_tuning, step);
+      evals += seconds_since(t_eval);
     }
   }
   // Each point is charged an equal part of the pack's training time.
   const double share = (seconds_since(t0) - evals) / static_cast<double>(members.size());
   for (Member* m : members) {
     if (fine_tuning) m->train_seconds = share;
+  }
+}
+
+// Runs `stage` on the members that have not failed; an exception fails them all (a stage is one
+// computation for all; LibTorch errors here are not a point's own doing).
+template <class F>
+void stage(const std::vector<Member*>& members, F&& f) {
+  const std::vector<Member*> ms = alive(members);
+  if (ms.empty()) return;
+  try {
+    f(ms);
+  } catch (...) {
+    for (Member* m : ms) m->error = std::current_exception();
   }
 }
 
@@ -985,54 +1238,52 @@ void run_packed(std::vector<Member*>& members, const TaskContext& ctx,
       Rng eval_rng(stream_seed(*m->point, kTagEval));
       m->sets.emplace(make_eval_sets(world, m->c, eval_rng));
       m->run.emplace(m->c, world, model, *m->sets, ctx);
-      m->loss_base = evaluate_base(*m->run);
-      m->tuning.emplace(attach_adapter(*m->run, *m->point));
-      eval_curves(*m->run, m->id, m->ood, 0);
     });
   }
-  packed_phase(model, world, members, /*fine_tuning=*/true, ctx);
-  for (Member* m : members) {
-    guarded(*m, [&] {
+  stage(members, [&](const std::vector<Member*>& ms) {
+    evaluate_base_packed(model, world, ms);
+    for (Member* m : ms) m->tuning.emplace(attach_adapter(*m->run, *m->point));
+    eval_curves_packed(model, world, ms, /*drift=*/false, 0);
+  });
+  packed_phase(model, world, alive(members), /*fine_tuning=*/true, ctx);
+  stage(members, [&](const std::vector<Member*>& ms) {
+    for (Member* m : ms) {
       PointRun& run = *m->run;
       run.m["train_seconds"] = m->train_seconds;
       run.m["tokens_per_second"] = m->tuning->tokens / m->train_seconds;
       for (Curve* cv : {&m->train.loss, &m->train.nll, &m->train.kl, &m->id, &m->ood}) {
         run.curves.push_back(std::move(*cv));
       }
-      use_adapter(model, *m);
-      const auto t_eval = Clock::now();
-      const TrainedEval trained_eval = evaluate_trained(run);
-      const Trained trained = freeze_adapter(run, *m->tuning, m->loss_base, trained_eval.loss);
-      efficiency_curves(run, trained);
-      matched_norm_metrics(run, trained);
-      stability_curve(run, trained, stream_seed(*m->point, kTagStability));
-      gate_confidence(run, trained_eval);
-      run.eval_seconds += seconds_since(t_eval);
-      // Drift starts from here: its step-0 curve point and a fresh optimiser.
-      eval_curves(run, m->drift_id, m->drift_ood, 0);
-      m->tuning->opt = fresh_adam(m->tuning->a, m->tuning->b, m->c.lr);
-    });
-  }
-  packed_phase(model, world, members, /*fine_tuning=*/false, ctx);
+    }
+    evaluate_trained_packed(model, world, ms);
+    efficiency_packed(model, world, ms);
+    stability_packed(model, world, ms);
+    for (Member* m : ms) gate_confidence(*m->run, *m->trained_eval);
+    // Drift starts from here: its step-0 curve point and a fresh optimiser.
+    eval_curves_packed(model, world, ms, /*drift=*/true, 0);
+    for (Member* m : ms) m->tuning->opt = fresh_adam(m->tuning->a, m->tuning->b, m->c.lr);
+  });
+  packed_phase(model, world, alive(members), /*fine_tuning=*/false, ctx);
   const std::string prov = provenance(device, c0, base_info) + "; pack=" +
-                           std::to_string(members.size()) + " (batched fine-tuning and drift)";
-  for (Member* m : members) {
-    guarded(*m, [&] {
-      PointRun& run = *m->run;
-      use_adapter(model, *m);
-      run.m["drift_id_bad"] = m->drift_id.y.back();
-      run.m["drift_ood_bad"] = m->drift_ood.y.back();
-      const auto t_eval = Clock::now();
-      run.m["drift_dental_bad"] = mean(p_bad(model, world, run.sets.dental));
-      run.eval_seconds += seconds_since(t_eval);
-      run.curves.push_back(std::move(m->drift_id));
-      run.curves.push_back(std::move(m->drift_ood));
+                           std::to_string(members.size()) + " (batched)";
+  stage(members, [&](const std::vector<Member*>& ms) {
+    const auto t0 = Clock::now();
+    const auto dental = p_bad(model, world, training_adapters(ms), each(ms, &EvalSets::dental));
+    charge(ms, t0);
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      Member& m = *ms[k];
+      PointRun& run = *m.run;
+      run.m["drift_id_bad"] = m.drift_id.y.back();
+      run.m["drift_ood_bad"] = m.drift_ood.y.back();
+      run.m["drift_dental_bad"] = mean(dental[k]);
+      run.curves.push_back(std::move(m.drift_id));
+      run.curves.push_back(std::move(m.drift_ood));
       run.m["base_seconds"] = base_info.seconds;
       run.m["eval_seconds"] = run.eval_seconds;
-      m->result = collect_result(run, metric_names, curve_names);
-      m->result->provenance = prov;
-    });
-  }
+      m.result = collect_result(run, metric_names, curve_names);
+      m.result->provenance = prov;
+    }
+  });
 }
 
 // The adapter shape and base a batched step needs to be the same across its points.
