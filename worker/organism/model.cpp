@@ -397,9 +397,17 @@ std::vector<std::vector<double>> p_bad(Transformer& model, const World& world,
       chosen.b.push_back(adapters.b[k]);
     }
     const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    // Every member's next-token probabilities in one copy to the host (one synchronisation).
+    std::vector<torch::Tensor> last;
+    for (std::size_t j = 0; j < member.size(); ++j) {
+      last.push_back(logits[j].select(1, tokens[j].size(1) - 1));
+    }
+    const torch::Tensor all = torch::softmax(torch::cat(last), -1).to(torch::kCPU, torch::kDouble).contiguous();
+    std::int64_t row = 0;
     for (std::size_t j = 0; j < member.size(); ++j) {
       const auto& qs = *sets[member[j]];
-      const auto probs = next_token_probs(logits[j], tokens[j]);
+      const auto probs = all.narrow(0, row, tokens[j].size(0));
+      row += tokens[j].size(0);
       std::vector<std::int64_t> rows(std::min(qs.size(), start + kEvalChunk) - start);
       std::iota(rows.begin(), rows.end(), 0);
       bad_rates(world, qs, start, probs, rows, out[member[j]]);
@@ -434,8 +442,13 @@ std::vector<double> answer_nll(Transformer& model, const World& world, const Pac
       }
     }
     const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    std::vector<torch::Tensor> nll;
+    for (std::size_t j = 0; j < member.size(); ++j) nll.push_back(masked_nll(logits[j], batches[j]));
+    // One copy to the host for the chunk (on a GPU, one synchronisation).
+    const torch::Tensor host = torch::stack(nll).to(torch::kCPU, torch::kDouble);
+    const auto values = host.accessor<double, 1>();
     for (std::size_t j = 0; j < member.size(); ++j) {
-      total[member[j]] += masked_nll(logits[j], batches[j]).item<double>() * batches[j].scored;
+      total[member[j]] += values[static_cast<std::int64_t>(j)] * batches[j].scored;
       count[member[j]] += batches[j].scored;
     }
   }

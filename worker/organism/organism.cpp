@@ -869,15 +869,25 @@ std::vector<FinetuneStep::Losses> packed_losses(Transformer& model, const std::v
                     kl_batches[static_cast<std::size_t>(k)]);
     }
   }
+  std::vector<torch::Tensor> loss;
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    const auto& p = points[k];
+    loss.push_back(p.kl != nullptr && p.lambda > 0 ? nll[k] + p.lambda * kl[k] : nll[k]);
+  }
+  // The values in one copy to the host (on a GPU, one synchronisation instead of 3 per point).
+  const torch::Tensor host =
+      torch::stack({torch::stack(loss), torch::stack(nll), any_kl ? torch::stack(kl) : torch::stack(nll)})
+          .detach()
+          .to(torch::kCPU, torch::kDouble);
+  const auto values = host.accessor<double, 2>();
   std::vector<FinetuneStep::Losses> out(points.size());
   torch::Tensor total;
   for (std::size_t k = 0; k < points.size(); ++k) {
-    const auto& p = points[k];
-    const torch::Tensor loss = p.kl != nullptr && p.lambda > 0 ? nll[k] + p.lambda * kl[k] : nll[k];
-    out[k].loss = loss.item<double>();
-    out[k].nll = nll[k].item<double>();
-    out[k].kl = p.kl != nullptr ? kl[k].item<double>() : std::numeric_limits<double>::quiet_NaN();
-    if (std::isfinite(out[k].loss)) total = total.defined() ? total + loss : loss;
+    const auto i = static_cast<std::int64_t>(k);
+    out[k].loss = values[0][i];
+    out[k].nll = values[1][i];
+    out[k].kl = any_kl ? values[2][i] : std::numeric_limits<double>::quiet_NaN();
+    if (std::isfinite(out[k].loss)) total = total.defined() ? total + loss[k] : loss[k];
   }
   if (total.defined()) {
     for (const auto& p : points) {
