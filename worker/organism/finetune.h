@@ -43,8 +43,11 @@ struct OrganismConfig {
 // Reads a point's settings; throws ConfigError for a malformed efficiency_norms list.
 [[nodiscard]] OrganismConfig config_from(const Settings& settings);
 
-// The canonical text that identifies a base model (world, model, pre-training, seed).
-[[nodiscard]] std::string base_key(const OrganismConfig& config, std::uint64_t seed);
+// The canonical text that identifies a base model (world, model, pre-training, seed). A base
+// pre-trained on a GPU (`device` CUDA: through autograd, in another float order than the CPU's
+// hand-written step) is another base, with its own key.
+[[nodiscard]] std::string base_key(const OrganismConfig& config, std::uint64_t seed,
+                                   const torch::Device& device = torch::kCPU);
 
 // What happened when a base model was requested.
 struct BaseInfo {
@@ -56,9 +59,11 @@ struct BaseInfo {
 
 // The base model for `config` and `seed` from `cache_dir` (created if missing): loaded when a
 // valid entry exists, else pre-trained and stored under an exclusive lock. An entry whose
-// settings or checksum do not match is rebuilt.
+// settings or checksum do not match is rebuilt. On a GPU `device` it pre-trains there
+// (pretrain_autograd); the model returned is on the CPU either way.
 [[nodiscard]] Transformer load_or_train_base(const OrganismConfig& config, std::uint64_t seed,
-                                             const std::string& cache_dir, BaseInfo& info);
+                                             const std::string& cache_dir, BaseInfo& info,
+                                             const torch::Device& device = torch::kCPU);
 
 // Seed of the base model for a point (sweep seed, base_seed, replicate).
 [[nodiscard]] std::uint64_t base_seed_of(const Point& point, const OrganismConfig& config);

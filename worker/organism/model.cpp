@@ -488,27 +488,27 @@ double answer_nll(Transformer& model, const World& world, const std::vector<Exam
   return total / count;
 }
 
-double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
-  AdamWConfig adamw;
-  adamw.beta2 = config.beta2;
-  PretrainStep trainer(*model, adamw, /*train_head_bias=*/config.head_bias);
+double pretrain_lr(const PretrainConfig& config, int step) {
+  // Linear warm-up then cosine decay to lr_floor of the peak rate.
   const int warmup = std::max(1, config.steps / 20);
+  if (step < warmup) return config.lr * (static_cast<double>(step + 1) / warmup);
+  const double progress = static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
+  return config.lr * (config.lr_floor + (1.0 - config.lr_floor) * 0.5 *
+                                            (1.0 + std::cos(std::numbers::pi * progress)));
+}
+
+namespace {
+
+// The pre-training loop around one step function (the batch, the learning rate): the documents
+// drawn from `rng`, the schedule, the divergence check and the mean loss of the last 10%.
+template <class Step>
+double pretrain_loop(const World& world, const PretrainConfig& config, Rng& rng, Step&& step_on) {
   double tail_loss = 0;
   int tail_count = 0;
   for (int step = 0; step < config.steps; ++step) {
-    // Linear warm-up then cosine decay to lr_floor of the peak rate.
-    double lr = config.lr;
-    if (step < warmup) {
-      lr *= static_cast<double>(step + 1) / warmup;
-    } else {
-      const double progress =
-          static_cast<double>(step - warmup) / std::max(1, config.steps - warmup);
-      lr *= config.lr_floor +
-            (1.0 - config.lr_floor) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
-    }
     std::vector<std::vector<int>> docs;
     for (int i = 0; i < config.batch; ++i) docs.push_back(world.pretrain_document(rng));
-    const double value = trainer.step(batch_all_tokens(docs), lr);
+    const double value = step_on(batch_all_tokens(docs), pretrain_lr(config, step));
     if (!std::isfinite(value)) {
       throw TaskError("organism: base pre-training diverged at step " + std::to_string(step) +
                           " (loss " + std::to_string(value) + ")",
@@ -519,9 +519,48 @@ double pretrain(Transformer& model, const World& world, const PretrainConfig& co
       ++tail_count;
     }
   }
+  return tail_loss / tail_count;
+}
+
+}  // namespace
+
+double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng) {
+  AdamWConfig adamw;
+  adamw.beta2 = config.beta2;
+  PretrainStep trainer(*model, adamw, /*train_head_bias=*/config.head_bias);
+  const double loss = pretrain_loop(world, config, rng, [&](const Batch& batch, double lr) {
+    return trainer.step(batch, lr);
+  });
   trainer.store(*model);
   model->eval();
-  return tail_loss / tail_count;
+  return loss;
+}
+
+double pretrain_autograd(Transformer& model, const World& world, const PretrainConfig& config,
+                         Rng& rng) {
+  std::vector<torch::Tensor> params;
+  for (auto& item : model->named_parameters()) {
+    // A frozen head bias keeps its value: no gradient, no weight decay.
+    const bool frozen = item.key() == "head.bias" && !config.head_bias;
+    item.value().set_requires_grad(!frozen);
+    if (!frozen) params.push_back(item.value());
+  }
+  const AdamWConfig defaults;
+  torch::optim::AdamW adamw(params, torch::optim::AdamWOptions(config.lr)
+                                        .betas({defaults.beta1, config.beta2})
+                                        .eps(defaults.eps)
+                                        .weight_decay(defaults.weight_decay));
+  model->train();
+  const double loss = pretrain_loop(world, config, rng, [&](const Batch& batch, double lr) {
+    static_cast<torch::optim::AdamWOptions&>(adamw.param_groups()[0].options()).lr(lr);
+    const torch::Tensor l = masked_nll(model->forward(batch.tokens), batch);
+    adamw.zero_grad();
+    l.backward();
+    adamw.step();
+    return l.item<double>();
+  });
+  model->eval();
+  return loss;
 }
 
 torch::Tensor perturb_orthogonal(const torch::Tensor& x, double eps, at::Generator& gen) {

@@ -188,9 +188,18 @@ struct PretrainConfig {
   double embed_std = 0.02;  // standard deviation of the token and position embeddings' init
 };
 
-// Pre-trains `model` on documents from `world`; returns the mean loss of the last 10% of steps.
-// Throws TaskError if the loss stops being finite.
+// The learning rate of pre-training step `step` (from 0): linear warm-up over the first 5% of
+// steps, then a cosine decay to lr_floor of the peak.
+[[nodiscard]] double pretrain_lr(const PretrainConfig& config, int step);
+
+// Pre-trains `model` on documents from `world` with the hand-written step (PretrainStep, the
+// CPU's); returns the mean loss of the last 10% of steps. Throws TaskError if the loss stops
+// being finite.
 double pretrain(Transformer& model, const World& world, const PretrainConfig& config, Rng& rng);
+// The same through LibTorch's autograd and AdamW, on the device `model` is on (a GPU's
+// pre-training): the same documents, schedule and optimiser, in another float order.
+double pretrain_autograd(Transformer& model, const World& world, const PretrainConfig& config,
+                         Rng& rng);
 
 // The orthogonal perturbation sqrt(1-eps^2) x + eps y, y Gaussian (drawn from `gen`),
 // Gram-Schmidt orthogonalised to x and scaled to ||x||; keeps the norm of x.

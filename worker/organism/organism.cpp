@@ -273,7 +273,7 @@ OrganismConfig config_from(const Settings& s) {
   return c;
 }
 
-std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
+std::string base_key(const OrganismConfig& c, std::uint64_t seed, const torch::Device& device) {
   std::ostringstream k;
   const auto& w = c.world;
   // The version changes whenever pre-training computes differently (v4: the hand-written
@@ -297,6 +297,7 @@ std::string base_key(const OrganismConfig& c, std::uint64_t seed) {
     << " head_bias=" << (c.pretrain.head_bias ? 1 : 0)
     << " embed_std=" << format_double(c.pretrain.embed_std) << "\n"
     << "seed=" << seed << "\n";
+  if (device.is_cuda()) k << "pretrain_step=autograd on cuda\n";
   return k.str();
 }
 
@@ -306,10 +307,11 @@ std::uint64_t base_seed_of(const Point& point, const OrganismConfig& c) {
 }
 
 Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
-                               const std::string& cache_dir, BaseInfo& info) {
+                               const std::string& cache_dir, BaseInfo& info,
+                               const torch::Device& device) {
   const auto t0 = Clock::now();
   const World world(c.world);
-  const std::string key = base_key(c, seed);
+  const std::string key = base_key(c, seed, device);
   const fs::path dir = cache_dir.empty() ? fs::path(".") : fs::path(cache_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -339,7 +341,14 @@ Transformer load_or_train_base(const OrganismConfig& c, std::uint64_t seed,
   }
   model->init_weights(seed, c.pretrain.embed_std);
   Rng rng(mix_seed({seed, kTagTrain}));
-  const double loss = pretrain(model, world, c.pretrain, rng);
+  double loss = 0;
+  if (device.is_cuda()) {
+    model->move_to(device);
+    loss = pretrain_autograd(model, world, c.pretrain, rng);
+    model->move_to(torch::kCPU);
+  } else {
+    loss = pretrain(model, world, c.pretrain, rng);
+  }
   const fs::path tmp_pt = dir / (stem + ".pt.tmp");
   const fs::path tmp_meta = dir / (stem + ".meta.tmp");
   torch::save(model, tmp_pt.string());
@@ -1238,8 +1247,8 @@ void run_packed(std::vector<Member*>& members, const TaskContext& ctx,
   set_compute_threads(c0.threads);
   const World world(c0.world);
   BaseInfo base_info;
-  Transformer model =
-      load_or_train_base(c0, base_seed_of(*members.front()->point, c0), ctx.cache_dir, base_info);
+  Transformer model = load_or_train_base(c0, base_seed_of(*members.front()->point, c0),
+                                         ctx.cache_dir, base_info, place_at.device);
   model->freeze();
   model->eval();
   model->move_to(place_at.device);
@@ -1342,7 +1351,8 @@ TaskResult run_point(const Point& point, const TaskContext& ctx,
   // The base model, shared through the cache, and the held-out sets of this point.
   const World world(c.world);
   BaseInfo base_info;
-  Transformer model = load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info);
+  Transformer model =
+      load_or_train_base(c, base_seed_of(point, c), ctx.cache_dir, base_info, place_at.device);
   model->freeze();
   model->eval();
   model->move_to(place_at.device);
