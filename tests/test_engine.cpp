@@ -425,6 +425,38 @@ TEST_CASE("a resumed pack keeps its grid-fixed mates, finished ones as ghosts; a
   CHECK(retry[0].attempt == 2);
 }
 
+TEST_CASE("a worker runs a pack's ghosts with it and reports only its live points", "[engine][pack]") {
+  SweepSpec spec = make_spec("unused.h5");
+  Grid grid(spec);
+  LocalNetwork net(2);
+  auto coordinator = net.endpoint(0);
+  auto worker_end = net.endpoint(1);
+  auto task = spec.kind->make();
+  WorkerIdentity who;
+  who.rank = 1;
+  who.pack = 3;
+  std::thread worker([&] { worker_loop(*worker_end, *task, *spec.kind, grid, who, nullptr); });
+  // A resumed pack {3, 4, 5} whose point 4 was recorded before the stop: it runs as a ghost.
+  coordinator->send(1, Tag::kWork, encode_work({{3, 2}, {4, 0}, {5, 1}}));
+  std::optional<Message> m;
+  for (int i = 0; i < 100 && !m; ++i) m = coordinator->receive(std::chrono::milliseconds(100));
+  coordinator->send(1, Tag::kStop, "");
+  worker.join();
+  REQUIRE(m);
+  REQUIRE(m->tag == Tag::kResults);
+  const auto records = decode_results(m->payload);
+  REQUIRE(records);
+  REQUIRE(records->size() == 2);
+  std::vector<std::uint64_t> reported;
+  for (auto bytes : *records) {
+    const auto rec = decode_point_record(bytes);
+    REQUIRE(rec);
+    CHECK(rec->status == PointStatus::kDone);
+    reported.push_back(rec->index);
+  }
+  CHECK(reported == std::vector<std::uint64_t>{3, 5});
+}
+
 TEST_CASE("run.pack: each pack is one run_many call; a failing point fails alone", "[engine][pack]") {
   const std::string dir = temp_dir("pack");
   SweepSpec spec = make_spec(dir + "/p.h5", ", fail: throw, fail_x: 3",

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "app/emsweep/commands.h"
 #include "sweep/core/error.h"
 #include "sweep/core/grid.h"
 #include "sweep/core/json.h"
 #include "sweep/core/plan.h"
+#include "sweep/engine/progress.h"
 #include "sweep/engine/search_state.h"
 #include "sweep/store/store.h"
 
@@ -30,12 +32,50 @@ struct StatusReport {
   std::uint64_t searches = 0, searches_open = 0;
   double rate = 0;  // points/s over the recent results
   double eta = -1;  // seconds; -1 unknown
+  std::string eta_basis;  // "cost model" (the kind's, as the progress line) or "recent rate"
   std::size_t runs = 0;
   JournalRecovery damage;  // what is wrong with the journal (status repairs nothing)
   std::vector<PointRecord> failures;
   std::vector<std::string> failure_points;
   std::vector<std::pair<std::uint64_t, std::string>> retrying;
 };
+
+// The ETA of a running sweep as its progress line computes it (eta_seconds, docs/running.md):
+// the kind's cost model weighs the points (and a setup, with the first of its points to
+// finish), and the work left goes at the pace of the work done since the last run started.
+// Negative when the kind has no model or nothing finished yet in this run.
+double cost_eta(const SweepSpec& spec, const Grid& grid, const JournalScan& scan,
+                const JournalHeader& last, std::uint64_t total, std::uint64_t finished) {
+  const auto e = estimate_sweep(spec, grid);
+  if (!e || e->points == 0 || e->core_seconds <= 0) return -1;
+  // The points this run finished: the results after its header.
+  std::vector<std::uint64_t> now;
+  for (auto it = scan.records.rbegin(); it != scan.records.rend(); ++it) {
+    if (it->type == RecordType::kHeader) break;
+    if (it->type != RecordType::kResult) continue;
+    if (auto rec = decode_point_record(it->payload)) now.push_back(rec->index);
+  }
+  ProgressCounts c;
+  c.total = total;
+  c.done = finished;
+  c.this_run = now.size();
+  const std::uint64_t before = finished - std::min<std::uint64_t>(finished, now.size());
+  const std::uint64_t left_at_start = total > before ? total - before : 0;
+  c.work_per_point = e->per_point.seconds_per_point;
+  c.work_total = e->core_seconds * static_cast<double>(left_at_start) / static_cast<double>(e->points);
+  const double setup = spec.kind->setup_key ? e->per_point.setup_seconds : 0;
+  std::set<std::string> setups;
+  for (auto it = now.rbegin(); it != now.rend(); ++it) {  // in the order they finished
+    c.work_done += c.work_per_point;
+    if (setup <= 0) continue;
+    const Point p = grid.at(*it);
+    if (setups.insert(spec.kind->setup_key(p.settings, p.replicate)).second) c.work_done += setup;
+  }
+  const double elapsed = std::chrono::duration<double>(
+                             std::chrono::system_clock::now().time_since_epoch()).count() -
+                         last.start_time;
+  return eta_seconds(c, elapsed);
+}
 
 StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
   const std::string jpath = journal_path(h5);
@@ -91,7 +131,17 @@ StatusReport make_report(const std::string& h5, const TaskRegistry& registry) {
     auto [lo, hi] = std::minmax_element(t.end() - std::min<std::size_t>(t.size(), 256), t.end());
     if (*hi > *lo) r.rate = static_cast<double>(std::min<std::size_t>(t.size(), 256) - 1) / (*hi - *lo);
   }
-  if (running && r.rate > 0) r.eta = static_cast<double>(left) / r.rate;
+  if (running && r.rate > 0) {
+    r.eta = static_cast<double>(left) / r.rate;
+    r.eta_basis = "recent rate";
+  }
+  if (running && !spec.search) {
+    const double by_cost = cost_eta(spec, grid, scan, last, r.total, r.done + r.failed);
+    if (by_cost >= 0) {
+      r.eta = by_cost;
+      r.eta_basis = "cost model";
+    }
+  }
   if (!running && left == 0) r.eta = 0;
   r.failures = ledger.failures;
   for (const auto& f : r.failures) r.failure_points.push_back(describe_point(spec, grid, f.index));
@@ -127,6 +177,7 @@ std::string status_json(const StatusReport& r, const std::string& h5) {
   j.value("search", r.search).value("searches", r.searches).value("searches_open", r.searches_open);
   j.value("in_flight", r.in_flight).value("rate", r.rate);
   if (r.eta >= 0) j.value("eta_seconds", r.eta); else j.null("eta_seconds");
+  j.value("eta_basis", r.eta_basis);
   j.value("runs", static_cast<std::uint64_t>(r.runs))
       .value("damaged_tail", r.damage.torn_tail());
   j.begin_object("journal_damage").value("torn_tail", r.damage.torn_tail());
@@ -178,7 +229,8 @@ void print_status(const StatusReport& r, const std::string& h5, std::size_t max_
                r.total > r.done + r.failed ? r.total - r.done - r.failed : 0);
   }
   fmt::print("rate     {}\n", r.rate > 0 ? fmt::format("{:.3g} points/s (recent results)", r.rate) : "-");
-  fmt::print("eta      {}{}\n", r.search && r.eta > 0 ? "at most " : "", r.eta >= 0 ? human_seconds(r.eta) : "-");
+  fmt::print("eta      {}{}{}\n", r.search && r.eta > 0 ? "at most " : "", r.eta >= 0 ? human_seconds(r.eta) : "-",
+             r.eta > 0 && !r.eta_basis.empty() ? " (" + r.eta_basis + ")" : "");
   fmt::print("runs     {}\n", r.runs);
   if (r.damage.middle_damage() > 0) {
     const std::uint64_t to_go = r.total > r.done + r.failed ? r.total - r.done - r.failed : 0;

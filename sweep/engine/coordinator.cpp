@@ -43,15 +43,15 @@ AttemptFailure attempt_failure(const PointRecord& r) {
   return f;
 }
 
-// How long points in flight get after a stop before the run gives up on them: run.grace_seconds,
-// and where each point is a supervised child (the `command` kind), also the SIGTERM,
-// run.kill_grace, SIGKILL sequence that its worker starts when grace_seconds are over, and a
-// second for the release to arrive; so the run ends after its children, not while they still run.
 // Whether each point runs as a supervised child: the `command` kind, or run.isolation: process.
 bool runs_children(const SweepSpec& spec, const RunPolicy& policy) {
   return spec.kind != nullptr && (spec.kind->declared_by_config || policy.isolation == "process");
 }
 
+// How long points in flight get after a stop before the run gives up on them: run.grace_seconds,
+// and where each point is a supervised child (the `command` kind), also the SIGTERM,
+// run.kill_grace, SIGKILL sequence that its worker starts when grace_seconds are over, and a
+// second for the release to arrive; so the run ends after its children, not while they still run.
 double stop_wait_seconds(const SweepSpec& spec, const RunPolicy& policy) {
   return policy.grace_seconds + (runs_children(spec, policy) ? policy.kill_grace + 1.0 : 0.0);
 }

@@ -1,5 +1,6 @@
 #include "sweep/engine/worker_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -36,10 +37,6 @@ std::string check_result(const TaskKindInfo& kind, const TaskResult& r) {
   }
   return {};
 }
-
-}  // namespace
-
-namespace {
 
 TaskContext context_for(const WorkItem& item, const WorkerIdentity& who,
                         const std::atomic<bool>* cancel) {
@@ -148,7 +145,11 @@ std::vector<PointRecord> run_pack(Task& task, const TaskKindInfo& kind, const Gr
   std::exception_ptr whole;  // run_many itself failed: every point's outcome
   if (!points.empty()) {
     try {
-      outcomes = task.run_many(points, context_for(items[slot.front()], who, cancel));
+      // The pack's attempt: its latest point's (a ghost's is 0).
+      const WorkItem latest = *std::max_element(
+          items.begin(), items.end(),
+          [](const WorkItem& x, const WorkItem& y) { return x.attempt < y.attempt; });
+      outcomes = task.run_many(points, context_for(latest, who, cancel));
       if (outcomes.size() != points.size()) {
         throw Error("task kind '" + kind.name + "' returned " + std::to_string(outcomes.size()) +
                     " outcomes for a pack of " + std::to_string(points.size()) + " points");

@@ -30,13 +30,18 @@ PY
 reader=$!
 seen_running=0
 verified_live=0
+by_cost=0
 last=0
 for _ in $(seq 1 100); do
   sleep 0.25
   kill -0 $pid 2>/dev/null || break
   out=$("$EMSWEEP" status live.h5 --json) || die "status failed on a live file"
-  read -r state done <<<"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["state"].split()[0], d["done"])' <<<"$out")"
+  read -r state done basis <<<"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["state"].split()[0], d["done"], d["eta_basis"] or "-")' <<<"$out")"
   [ "$state" = running ] && seen_running=$((seen_running + 1))
+  # The probe has a cost model: once points finished, the ETA is the progress line's, by it.
+  if [ "$state" = running ] && [ "$done" -gt 0 ]; then
+    [ "$basis" = "cost model" ] && by_cost=$((by_cost + 1))
+  fi
   # verify reads the view, then the journal: every row it saw has its record, bit for bit.
   "$EMSWEEP" verify live.h5 --json > verify.json || die "verify failed on a live file: $(cat verify.json)"
   grep -q '"running":true' verify.json && verified_live=$((verified_live + 1))
@@ -47,6 +52,7 @@ wait $reader || die "the SWMR reader failed"
 wait $pid
 [ $seen_running -ge 2 ] || die "status saw the sweep running only $seen_running times"
 [ $verified_live -ge 2 ] || die "verify checked the running sweep only $verified_live times"
+[ $by_cost -ge 1 ] || die "status never gave the cost model's ETA while the sweep ran"
 "$EMSWEEP" verify live.h5 || die "verify fails on the finished file"
 "$EMSWEEP" status live.h5 | grep -q "finished" || die "status does not say finished"
-echo "live_status.sh: status saw the run $seen_running times while it ran, verify passed $verified_live times on it; ok"
+echo "live_status.sh: status saw the run $seen_running times while it ran ($by_cost with the cost model's ETA), verify passed $verified_live times on it; ok"
