@@ -371,6 +371,21 @@ std::vector<torch::Tensor> pack_logits(Transformer& model, const PackAdapters& a
   return out;
 }
 
+namespace {
+
+// The adapters of the members `member` (indices into `adapters`); the base stays the base.
+PackAdapters members_of(const PackAdapters& adapters, const std::vector<std::size_t>& member) {
+  PackAdapters out{adapters.layer, adapters.alpha, {}, {}};
+  if (adapters.a.empty()) return out;
+  for (std::size_t k : member) {
+    out.a.push_back(adapters.a[k]);
+    out.b.push_back(adapters.b[k]);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::vector<double>> p_bad(Transformer& model, const World& world,
                                        const PackAdapters& adapters,
                                        const std::vector<const std::vector<Question>*>& sets) {
@@ -390,13 +405,7 @@ std::vector<std::vector<double>> p_bad(Transformer& model, const World& world,
       tokens.push_back(batch_all_tokens(prompts).tokens);
       member.push_back(k);
     }
-    PackAdapters chosen{adapters.layer, adapters.alpha, {}, {}};
-    for (std::size_t k : member) {
-      if (adapters.a.empty()) break;
-      chosen.a.push_back(adapters.a[k]);
-      chosen.b.push_back(adapters.b[k]);
-    }
-    const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    const std::vector<torch::Tensor> logits = pack_logits(model, members_of(adapters, member), tokens);
     // Every member's next-token probabilities in one copy to the host (one synchronisation).
     std::vector<torch::Tensor> last;
     for (std::size_t j = 0; j < member.size(); ++j) {
@@ -426,7 +435,6 @@ std::vector<double> answer_nll(Transformer& model, const World& world, const Pac
     std::vector<Batch> batches;
     std::vector<torch::Tensor> tokens;
     std::vector<std::size_t> member;
-    PackAdapters chosen{adapters.layer, adapters.alpha, {}, {}};
     for (std::size_t k = 0; k < sets.size(); ++k) {
       const auto& es = *sets[k];
       if (start >= es.size()) continue;
@@ -436,12 +444,8 @@ std::vector<double> answer_nll(Transformer& model, const World& world, const Pac
       batches.push_back(batch_answers(world, part));
       tokens.push_back(batches.back().tokens);
       member.push_back(k);
-      if (!adapters.a.empty()) {
-        chosen.a.push_back(adapters.a[k]);
-        chosen.b.push_back(adapters.b[k]);
-      }
     }
-    const std::vector<torch::Tensor> logits = pack_logits(model, chosen, tokens);
+    const std::vector<torch::Tensor> logits = pack_logits(model, members_of(adapters, member), tokens);
     std::vector<torch::Tensor> nll;
     for (std::size_t j = 0; j < member.size(); ++j) nll.push_back(masked_nll(logits[j], batches[j]));
     // One copy to the host for the chunk (on a GPU, one synchronisation).

@@ -1217,11 +1217,10 @@ void packed_phase(Transformer& model, const World& world, const std::vector<Memb
       evals += seconds_since(t_eval);
     }
   }
-  // Each point is charged an equal part of the pack's training time.
+  // Each point is charged an equal part of the pack's training time (drift's is not reported).
+  if (!fine_tuning) return;
   const double share = (seconds_since(t0) - evals) / static_cast<double>(members.size());
-  for (Member* m : members) {
-    if (fine_tuning) m->train_seconds = share;
-  }
+  for (Member* m : members) m->train_seconds = share;
 }
 
 // Runs `stage` on the members that have not failed; an exception fails them all (a stage is one
